@@ -1,0 +1,38 @@
+"""Per-request facts that travel with a request through the service, and its reply."""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import AsyncIterator
+
+
+@dataclass(slots=True)
+class Context:
+    request_id: str
+    started: float  # time.monotonic()
+    started_at: datetime
+    traceparent: str | None = None
+    cache_control: str = ""
+
+    @classmethod
+    def new(cls, headers) -> "Context":
+        return cls(
+            request_id="req_" + uuid.uuid4().hex,
+            started=time.monotonic(),
+            started_at=datetime.now(timezone.utc),
+            traceparent=headers.get("traceparent"),
+            cache_control=headers.get("cache-control", "").lower(),
+        )
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    stream: AsyncIterator[bytes] | None = None

@@ -1,0 +1,41 @@
+"""Readiness of the database and the cache, for GET /health."""
+from __future__ import annotations
+
+import time
+import uuid
+
+from django.core.cache import cache
+from django.db import connection
+
+
+def check_database() -> dict:
+    started = time.monotonic()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"status": "ok", "latency_ms": round((time.monotonic() - started) * 1000, 1)}
+    except Exception as exc:
+        return {"status": "down", "error": type(exc).__name__}
+
+
+def check_cache() -> dict:
+    probe = f"health:{uuid.uuid4().hex}"
+    try:
+        cache.set(probe, 1, 5)
+        ok = cache.get(probe) == 1
+        cache.delete(probe)
+        return {"status": "ok" if ok else "down", "backend": cache.__class__.__name__}
+    except Exception as exc:
+        return {"status": "down", "backend": cache.__class__.__name__, "error": type(exc).__name__}
+
+
+def report() -> tuple[int, dict]:
+    """200 when the database answers (cache trouble only degrades), else 503."""
+    database, cache_state = check_database(), check_cache()
+    if database["status"] != "ok":
+        status, code = "down", 503
+    elif cache_state["status"] != "ok":
+        status, code = "degraded", 200
+    else:
+        status, code = "ok", 200
+    return code, {"status": status, "database": database, "cache": cache_state}

@@ -1,0 +1,108 @@
+"""Relay an upstream stream to the client as OpenAI Server-Sent Events, billing in `finally`."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable
+
+import orjson
+
+from providers import tokens
+from providers.routing import StreamAnswer
+from providers.types import ChatChunk, ChatRequest, UpstreamError, Usage
+
+DONE = b"data: [DONE]\n\n"
+
+
+def sse(payload: dict) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def error_event(message: str, type_: str = "upstream_error", code: str = "stream_interrupted") -> bytes:
+    return sse({"error": {"message": message, "type": type_, "code": code}})
+
+
+@dataclass(slots=True)
+class StreamResult:
+    usage: Usage
+    ttft_ms: int | None
+    error_type: str
+    disconnected: bool
+
+
+class _Tally:
+    """What went to the client: text for estimates, the provider's usage, timing."""
+
+    def __init__(self, req: ChatRequest, started: float):
+        self.req = req
+        self.started = started
+        self.first_at: float | None = None
+        self.parts: list[str] = []
+        self.usage: Usage | None = None
+        self.last: ChatChunk | None = None
+
+    def see(self, chunk: ChatChunk) -> bytes | None:
+        """Note a chunk; return its SSE bytes, or None for a usage-only chunk (sent last, if asked)."""
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if not chunk.choices:
+            return None
+        if self.first_at is None:
+            self.first_at = time.monotonic()
+        self.last = chunk
+        for choice in chunk.choices:
+            content = choice.delta.get("content")
+            if isinstance(content, str):
+                self.parts.append(content)
+            for call in choice.delta.get("tool_calls") or ():
+                self.parts.append(str((call.get("function") or {}).get("arguments") or ""))
+        payload = chunk.to_openai()
+        payload.pop("usage", None)
+        return sse(payload)
+
+    def final_usage(self) -> Usage:
+        if self.usage is not None:
+            return self.usage
+        prompt = tokens.count_messages(self.req.messages)
+        return Usage(prompt, tokens.count_text("".join(self.parts)), estimated=True)
+
+    def usage_chunk(self) -> bytes:
+        last = self.last
+        chunk = ChatChunk(last.id if last else "", last.model if last else self.req.model,
+                          last.created if last else int(time.time()), (), self.final_usage())
+        return sse(chunk.to_openai())
+
+    def ttft_ms(self) -> int | None:
+        return None if self.first_at is None else int((self.first_at - self.started) * 1000)
+
+
+async def relay(
+    answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None]
+) -> AsyncIterator[bytes]:
+    """Forward chunks as they arrive; on any end (done, upstream error, disconnect) close and bill."""
+    tally = _Tally(req, started)
+    error_type, disconnected = "", False
+    try:
+        for chunk in answer.first_chunks:
+            if (data := tally.see(chunk)) is not None:
+                yield data
+        async for event in answer.events:
+            for chunk in answer.parser.feed(event):
+                if (data := tally.see(chunk)) is not None:
+                    yield data
+        for chunk in answer.parser.finish():
+            if (data := tally.see(chunk)) is not None:
+                yield data
+        if req.include_usage:
+            yield tally.usage_chunk()
+        yield DONE
+    except UpstreamError as err:
+        error_type = f"upstream_{err.kind}"
+        yield error_event(f"The provider's stream failed: {err.message}")
+    except (asyncio.CancelledError, GeneratorExit):
+        disconnected, error_type = True, "client_disconnected"
+        raise
+    finally:
+        await answer.upstream.aclose()
+        finish(StreamResult(tally.final_usage(), tally.ttft_ms(), error_type, disconnected))

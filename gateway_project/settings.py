@@ -1,0 +1,162 @@
+"""Settings, read from the environment (see README, "Configuration")."""
+import sys
+import warnings
+from pathlib import Path
+
+import dj_database_url
+
+from .env import envbool, envfloat, envint, envlist, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_DEV_SECRET = "dev-insecure-secret-key-change-me-in-production-0123456789abcdef"
+SECRET_KEY = envstr("DJANGO_SECRET_KEY") or _DEV_SECRET
+if SECRET_KEY == _DEV_SECRET and "pytest" not in sys.modules:
+    warnings.warn("DJANGO_SECRET_KEY is not set: using the development key", stacklevel=1)
+
+DEBUG = envbool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "tenants",
+    "providers",
+    "usage",
+    "completions",
+]
+
+MIDDLEWARE = [
+    "completions.middleware.JsonErrorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gateway_project.urls"
+ASGI_APPLICATION = "gateway_project.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        envstr("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=envint("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so gateway processes started by the tests share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", 3)
+
+REDIS_URL = envstr("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+                # The gateway keeps serving when Redis is down; callers fall back.
+                "IGNORE_EXCEPTIONS": False,
+            },
+            "KEY_PREFIX": envstr("CACHE_KEY_PREFIX", "gw"),
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "gateway",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Request bodies: INTERFACE.md's default limit is 10 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "completions.errors.drf_exception_handler",
+}
+
+# Gateway behaviour.
+GATEWAY = {
+    # Seconds a process trusts its own copy of a key before asking the shared cache again;
+    # this bounds how long a revoked key keeps working on another replica.
+    "KEY_CACHE_LOCAL_TTL": envfloat("KEY_CACHE_LOCAL_TTL", 5.0),
+    # Seconds the shared cache (Redis) keeps a key; entries are deleted on change.
+    "KEY_CACHE_SHARED_TTL": envint("KEY_CACHE_SHARED_TTL", 300),
+    # Seconds a process keeps the route table before reloading it.
+    "ROUTE_CACHE_TTL": envfloat("ROUTE_CACHE_TTL", 5.0),
+    "MAX_MESSAGES": envint("MAX_MESSAGES", 2048),
+    # Seconds a failing provider is skipped, and failures in a row that open its breaker.
+    "BREAKER_COOLDOWN": envfloat("BREAKER_COOLDOWN", 30.0),
+    "BREAKER_THRESHOLD": envint("BREAKER_THRESHOLD", 5),
+    # The ledger's background writer; tests turn it off and flush by hand.
+    "LEDGER_WRITER": envbool("LEDGER_WRITER", True),
+    "LEDGER_FLUSH_INTERVAL": envfloat("LEDGER_FLUSH_INTERVAL", 0.25),
+    # How often last-used times of keys are written (seconds).
+    "LAST_USED_FLUSH_INTERVAL": envfloat("LAST_USED_FLUSH_INTERVAL", 60.0),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

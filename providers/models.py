@@ -1,0 +1,63 @@
+"""Upstream providers and the routes that map public model names onto them."""
+from django.db import models
+from django.db.models import Q
+
+
+class Provider(models.Model):
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI or OpenAI-compatible"
+        AZURE = "azure", "Azure OpenAI"
+        ANTHROPIC = "anthropic", "Anthropic"
+        OLLAMA = "ollama", "Ollama"
+        MOCK = "mock", "Built-in mock"
+
+    name = models.SlugField(max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    base_url = models.URLField(max_length=500, blank=True)
+    api_key_env = models.CharField(
+        max_length=128, blank=True, help_text="Name of the environment variable holding the secret (never the secret)."
+    )
+    timeout_seconds = models.FloatField(default=60.0)
+    enabled = models.BooleanField(default=True)
+    options = models.JSONField(default=dict, blank=True, help_text='Kind-specific, e.g. {"api_version": "2024-10-21"}.')
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # add_model --provider NAME and the x-gateway-provider header name providers.
+            models.UniqueConstraint(fields=["name"], name="provider_name_unique"),
+            models.CheckConstraint(condition=Q(timeout_seconds__gt=0), name="provider_timeout_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelRoute(models.Model):
+    public_name = models.CharField(max_length=200, help_text="The model name clients ask for.")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="routes")
+    upstream_model = models.CharField(max_length=200, help_text="The provider's model (or Azure deployment) name.")
+    priority = models.IntegerField(default=0, help_text="Fallback order: lowest first.")
+    weight = models.PositiveIntegerField(default=1, help_text="Share of traffic among routes of equal priority.")
+    enabled = models.BooleanField(default=True)
+    input_price_per_mtok = models.DecimalField(max_digits=14, decimal_places=6, default=0, help_text="USD per 1M prompt tokens.")
+    output_price_per_mtok = models.DecimalField(
+        max_digits=14, decimal_places=6, default=0, help_text="USD per 1M completion tokens."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["public_name", "priority"]
+        constraints = [
+            # add_model is idempotent per public name and provider.
+            models.UniqueConstraint(fields=["public_name", "provider"], name="route_public_provider_unique"),
+            models.CheckConstraint(
+                condition=Q(input_price_per_mtok__gte=0) & Q(output_price_per_mtok__gte=0), name="route_prices_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_name} → {self.provider_id}:{self.upstream_model}"

@@ -1,0 +1,83 @@
+"""The route table: public model name → ordered Targets, held in process memory.
+
+Loaded from the database at most every ROUTE_CACHE_TTL seconds (and at once in the
+process that saved a change), so the hot path reads no database in steady state.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from .models import ModelRoute
+from .types import Target
+
+_lock = threading.Lock()
+_table: dict[str, tuple[Target, ...]] = {}
+_loaded_at = float("-inf")
+
+
+def _target(route: ModelRoute) -> Target:
+    provider = route.provider
+    return Target(
+        provider=provider.name,
+        kind=provider.kind,
+        base_url=provider.base_url.rstrip("/"),
+        api_key=os.environ.get(provider.api_key_env, "") if provider.api_key_env else "",
+        timeout=provider.timeout_seconds,
+        upstream_model=route.upstream_model,
+        public_model=route.public_name,
+        input_price_per_mtok=route.input_price_per_mtok,
+        output_price_per_mtok=route.output_price_per_mtok,
+        priority=route.priority,
+        weight=route.weight,
+        options=dict(provider.options or {}),
+    )
+
+
+def load() -> dict[str, tuple[Target, ...]]:
+    """Build the table from the database (one query)."""
+    table: dict[str, list[Target]] = {}
+    rows = ModelRoute.objects.select_related("provider").filter(enabled=True, provider__enabled=True)
+    for route in rows.order_by("public_name", "priority", "id"):
+        table.setdefault(route.public_name, []).append(_target(route))
+    return {name: tuple(targets) for name, targets in table.items()}
+
+
+def refresh() -> dict[str, tuple[Target, ...]]:
+    global _table, _loaded_at
+    table = load()
+    with _lock:
+        _table, _loaded_at = table, time.monotonic()
+    return table
+
+
+def invalidate() -> None:
+    global _loaded_at
+    _loaded_at = float("-inf")
+
+
+def _fresh() -> bool:
+    return time.monotonic() - _loaded_at < settings.GATEWAY["ROUTE_CACHE_TTL"]
+
+
+async def table() -> dict[str, tuple[Target, ...]]:
+    if _fresh():
+        return _table
+    try:
+        return await sync_to_async(refresh, thread_sensitive=False)()
+    except Exception:
+        if _table:  # database unreachable: keep routing with what we know
+            return _table
+        raise
+
+
+def table_sync() -> dict[str, tuple[Target, ...]]:
+    return _table if _fresh() else refresh()
+
+
+async def targets_for(public_model: str) -> tuple[Target, ...]:
+    return (await table()).get(public_model, ())

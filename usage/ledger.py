@@ -1,0 +1,151 @@
+"""The usage ledger writer: requests queue entries in memory; a thread writes them in batches.
+
+Nothing on the request path touches the database. A batch that fails to write stays
+queued and is retried, so a database outage loses nothing the process survives; the
+queue is flushed at exit. The request id is unique, so a retried batch cannot double-count.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import close_old_connections
+
+log = logging.getLogger("gateway.ledger")
+
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    request_id: str
+    tenant_id: int
+    api_key_id: int | None
+    model: str
+    provider: str
+    upstream_model: str
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_estimated: bool
+    input_price_per_mtok: Decimal
+    output_price_per_mtok: Decimal
+    cost_usd: Decimal
+    status: int
+    error_type: str
+    cached: bool
+    streamed: bool
+    client_disconnected: bool
+    latency_ms: int
+    ttft_ms: int | None
+    created_at: datetime
+
+
+_queue: deque[LedgerEntry] = deque()
+_flush_lock = threading.Lock()
+_wake = threading.Event()
+_writer: threading.Thread | None = None
+_last_used_written: dict[int, float] = {}
+
+
+def record(entry: LedgerEntry) -> None:
+    """Queue one entry; never blocks and never touches the database."""
+    _queue.append(entry)
+    if settings.GATEWAY["LEDGER_WRITER"]:
+        _ensure_writer()
+
+
+def pending() -> int:
+    return len(_queue)
+
+
+def discard() -> None:
+    """Drop everything queued (tests only)."""
+    _queue.clear()
+
+
+def _take(limit: int) -> list[LedgerEntry]:
+    batch = []
+    while _queue and len(batch) < limit:
+        batch.append(_queue.popleft())
+    return batch
+
+
+def _write(batch: list[LedgerEntry]) -> None:
+    from .models import UsageRecord
+
+    UsageRecord.objects.bulk_create([UsageRecord(**asdict(e)) for e in batch], ignore_conflicts=True)
+    _touch_keys(batch)
+
+
+def _touch_keys(batch: list[LedgerEntry]) -> None:
+    """Keep ApiKeyLastUsed current, writing each key at most once per interval."""
+    from tenants.models import ApiKeyLastUsed
+
+    interval = settings.GATEWAY["LAST_USED_FLUSH_INTERVAL"]
+    now = time.monotonic()
+    latest: dict[int, datetime] = {}
+    for e in batch:
+        if e.api_key_id is not None and now - _last_used_written.get(e.api_key_id, float("-inf")) >= interval:
+            latest[e.api_key_id] = max(latest.get(e.api_key_id, e.created_at), e.created_at)
+    if not latest:
+        return
+    rows = [ApiKeyLastUsed(key_id=k, last_used_at=t) for k, t in latest.items()]
+    ApiKeyLastUsed.objects.bulk_create(rows, update_conflicts=True, unique_fields=["key"], update_fields=["last_used_at"])
+    for key_id in latest:
+        _last_used_written[key_id] = now
+
+
+def flush() -> int:
+    """Write everything queued now, in the calling thread; returns rows written. Raises on failure."""
+    written = 0
+    with _flush_lock:
+        while _queue:
+            batch = _take(BATCH_SIZE)
+            try:
+                _write(batch)
+            except Exception:
+                _queue.extendleft(reversed(batch))  # keep order; retried next time
+                raise
+            written += len(batch)
+    return written
+
+
+def _run() -> None:
+    backoff = 0.0
+    interval = settings.GATEWAY["LEDGER_FLUSH_INTERVAL"]
+    while True:
+        _wake.wait(max(interval, backoff))
+        _wake.clear()
+        try:
+            flush()
+            backoff = 0.0
+        except Exception:
+            backoff = min(max(backoff * 2, 0.5), 10.0)
+            log.warning("ledger write failed; %d entries kept for retry in %.1fs", len(_queue), backoff, exc_info=True)
+            close_old_connections()
+
+
+def _ensure_writer() -> None:
+    global _writer
+    if _writer is None or not _writer.is_alive():
+        with _flush_lock:
+            if _writer is None or not _writer.is_alive():
+                _writer = threading.Thread(target=_run, name="ledger-writer", daemon=True)
+                _writer.start()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    if not _queue:
+        return
+    try:
+        flush()
+    except Exception:
+        log.error("ledger: %d entries could not be written at exit", len(_queue), exc_info=True)
