@@ -80,9 +80,17 @@ def all_failed(errors: list[UpstreamError]) -> GatewayError:
     return GatewayError(502, "upstream_error", f"Every provider for this model failed ({detail}).", code="upstream_failed")
 
 
+# A provider's 401/403/404 means the gateway's secret or route is wrong, not the caller's request.
+_PROVIDER_FAULT_STATUSES = frozenset({401, 403, 404})
+
+
+def _callers_fault(err: UpstreamError) -> bool:
+    return err.kind == "http" and not err.retryable and err.status not in _PROVIDER_FAULT_STATUSES
+
+
 def _failed(target: Target, err: UpstreamError, started: float, attempts: list[Attempt]) -> None:
     attempts.append(Attempt(target.provider, err.kind, time.monotonic() - started, err.status))
-    if err.retryable:
+    if not _callers_fault(err):
         breaker.failure(target.provider)
 
 
@@ -102,7 +110,7 @@ async def complete(req: ChatRequest, targets: tuple[Target, ...], traceparent: s
             response = adapter.parse_response(status, body, target)
         except UpstreamError as err:
             _failed(target, err, started, attempts)
-            if not err.retryable:
+            if _callers_fault(err):
                 raise caller_error(err) from None
             errors.append(err)
             continue
@@ -152,7 +160,7 @@ async def open_stream(req: ChatRequest, targets: tuple[Target, ...], traceparent
             if upstream_stream is not None:
                 await upstream_stream.aclose()
             _failed(target, err, started, attempts)
-            if not err.retryable and err.kind == "http":
+            if _callers_fault(err):
                 raise caller_error(err) from None
             errors.append(err)
             continue
