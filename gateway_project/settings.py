@@ -1,4 +1,5 @@
 """Settings, read from the environment (see README, "Configuration")."""
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -70,9 +71,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not memory, so gateway processes started by the tests share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+if "pytest" in sys.modules:
+    # One test database per test run, so runs side by side don't clobber each other; on
+    # SQLite a file, not memory, so gateway processes started by the tests share it.
+    _run = os.getpid()
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{_run}.sqlite3")}
+    else:
+        DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_run}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", 3)
 
@@ -150,6 +156,26 @@ GATEWAY = {
     "LEDGER_FLUSH_INTERVAL": envfloat("LEDGER_FLUSH_INTERVAL", 0.25),
     # How often last-used times of keys are written (seconds).
     "LAST_USED_FLUSH_INTERVAL": envfloat("LAST_USED_FLUSH_INTERVAL", 60.0),
+    # Budgets: completion tokens reserved when a request names no max_tokens, and how often
+    # a budget counter is rebuilt from the ledger (heals reservations of crashed processes).
+    "BUDGET_DEFAULT_MAX_TOKENS": envint("BUDGET_DEFAULT_MAX_TOKENS", 4096),
+    "BUDGET_RESYNC_SECONDS": envint("BUDGET_RESYNC_SECONDS", 300),
+    # Budget alert webhooks: attempts, per-attempt timeout and first backoff (seconds, doubling).
+    "ALERT_WEBHOOK_ATTEMPTS": envint("ALERT_WEBHOOK_ATTEMPTS", 3),
+    "ALERT_WEBHOOK_TIMEOUT": envfloat("ALERT_WEBHOOK_TIMEOUT", 5.0),
+    "ALERT_WEBHOOK_BACKOFF": envfloat("ALERT_WEBHOOK_BACKOFF", 1.0),
+    # Rate limits: tokens counted toward TPM for the answer when a request sets no max_tokens.
+    "TPM_DEFAULT_MAX_TOKENS": envint("TPM_DEFAULT_MAX_TOKENS", 256),
+    # Redis on the hot path (limits, response cache): short timeouts, then serve without it
+    # and try it again after REDIS_RETRY_SECONDS.
+    "REDIS_SOCKET_TIMEOUT": envfloat("REDIS_SOCKET_TIMEOUT", 0.25),
+    "REDIS_RETRY_SECONDS": envfloat("REDIS_RETRY_SECONDS", 3.0),
+    # Response cache: default TTL in seconds (a tenant's own TTL wins; 0 = off).
+    "CACHE_TTL": envint("CACHE_TTL", 300),
+    # Treat a request with a `seed` as deterministic (cacheable) even when temperature > 0.
+    "CACHE_SEED_DETERMINISTIC": envbool("CACHE_SEED_DETERMINISTIC", False),
+    # Seconds identical concurrent misses wait for the first one's answer before calling upstream.
+    "CACHE_WAIT_SECONDS": envfloat("CACHE_WAIT_SECONDS", 5.0),
 }
 
 LOGGING = {

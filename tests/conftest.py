@@ -5,8 +5,10 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal
 
+import orjson
 import pytest
 from django.core.cache import cache
+from django.db import connection
 
 from providers import routes
 from providers.models import ModelRoute, Provider
@@ -18,6 +20,25 @@ requires_postgres = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"),
     reason="needs PostgreSQL: set DATABASE_URL (make test does when PostgreSQL runs)",
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_worker_connections(django_db_setup, django_db_blocker):
+    """Worker threads of sync_to_async keep their sessions open; end them so the test database can be dropped."""
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Admin users in tests need no slow password hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +63,7 @@ class TenantWithKey:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"HTTP_X_API_KEY": self.raw}
+        return {"X-API-Key": self.raw}
 
 
 def make_tenant(slug: str = "acme", **fields) -> TenantWithKey:
@@ -86,12 +107,11 @@ def api(async_client):
     return async_client
 
 
-async def post_chat(client, tenant: TenantWithKey | None, body, **headers):
+async def post_chat(client, tenant: TenantWithKey | None, body, headers: dict[str, str] | None = None):
     """POST /v1/chat/completions with the tenant's key (or none)."""
-    data = body if isinstance(body, (bytes, str)) else __import__("orjson").dumps(body)
-    extra = dict(tenant.headers) if tenant else {}
-    extra.update(headers)
-    return await client.post("/v1/chat/completions", data=data, content_type="application/json", **extra)
+    data = body if isinstance(body, (bytes, str)) else orjson.dumps(body)
+    sent = {**(tenant.headers if tenant else {}), **(headers or {})}
+    return await client.post("/v1/chat/completions", data=data, content_type="application/json", headers=sent)
 
 
 def chat_body(model: str = "mock-small", text: str = "hi", **fields) -> dict:

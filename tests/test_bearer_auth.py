@@ -12,12 +12,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_it_accepts_x_api_key(async_client, acme):
-    response = await async_client.get("/v1/models", HTTP_X_API_KEY=acme.raw)
+    response = await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
     assert response.status_code == 200
 
 
 async def test_it_accepts_bearer(async_client, acme):
-    response = await async_client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {acme.raw}")
+    response = await async_client.get("/v1/models", headers={"Authorization": f"Bearer {acme.raw}"})
     assert response.status_code == 200
 
 
@@ -28,7 +28,7 @@ async def test_it_rejects_missing_key(async_client, db):
 
 
 async def test_it_rejects_unknown_key(async_client, acme):
-    response = await async_client.get("/v1/models", HTTP_X_API_KEY=acme.raw + "x")
+    response = await async_client.get("/v1/models", headers={"X-API-Key": acme.raw + "x"})
     assert response.status_code == 401
     assert acme.raw not in response.content.decode()
 
@@ -37,7 +37,7 @@ async def test_it_rejects_revoked_key(async_client, acme):
     from asgiref.sync import sync_to_async
 
     await sync_to_async(keys.revoke)(acme.key)
-    response = await async_client.get("/v1/models", HTTP_X_API_KEY=acme.raw)
+    response = await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
     assert response.status_code == 401
 
 
@@ -46,7 +46,7 @@ async def test_it_rejects_expired_key(async_client, acme):
 
     acme.key.expires_at = timezone.now() - timedelta(seconds=1)
     await sync_to_async(acme.key.save)()
-    response = await async_client.get("/v1/models", HTTP_X_API_KEY=acme.raw)
+    response = await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
     assert response.status_code == 401
     assert "expired" in response.json()["error"]["message"]
 

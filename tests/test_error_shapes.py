@@ -60,7 +60,7 @@ async def test_it_refuses_an_oversized_body_with_413(async_client, acme, mock_pr
 
 
 async def test_it_answers_wrong_method_with_405(async_client, acme):
-    response = await async_client.get("/v1/chat/completions", HTTP_X_API_KEY=acme.raw)
+    response = await async_client.get("/v1/chat/completions", headers={"X-API-Key": acme.raw})
     assert_error(response, 405, "invalid_request_error")
 
 

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_it_lists_every_model_for_an_unrestricted_tenant(async_client, acme, mock_provider):
-    response = await async_client.get("/v1/models", HTTP_X_API_KEY=acme.raw)
+    response = await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
     body = response.json()
     assert body["object"] == "list"
     assert [m["id"] for m in body["data"]] == ["mock-large", "mock-small"]
@@ -17,7 +17,7 @@ async def test_it_lists_every_model_for_an_unrestricted_tenant(async_client, acm
 
 async def test_it_lists_only_allowed_models(async_client, mock_provider):
     narrow = await sync_to_async(make_tenant)("narrow", allowed_models=["mock-small"])
-    response = await async_client.get("/v1/models", HTTP_X_API_KEY=narrow.raw)
+    response = await async_client.get("/v1/models", headers={"X-API-Key": narrow.raw})
     assert [m["id"] for m in response.json()["data"]] == ["mock-small"]
 
 
@@ -28,5 +28,5 @@ async def test_it_hides_disabled_routes(async_client, acme, mock_provider):
     from providers import routes
 
     routes.invalidate()
-    response = await async_client.get("/v1/models", HTTP_X_API_KEY=acme.raw)
+    response = await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
     assert [m["id"] for m in response.json()["data"]] == ["mock-small"]

@@ -8,10 +8,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_models_reads_no_database_once_warm(async_client, acme, mock_provider):
-    await async_client.get("/v1/models", HTTP_X_API_KEY=acme.raw)
+    await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
     with all_queries() as queries:
         for _ in range(20):
-            response = await async_client.get("/v1/models", HTTP_X_API_KEY=acme.raw)
+            response = await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
             assert response.status_code == 200
     assert queries == []
 

@@ -1,0 +1,68 @@
+"""Read-only admin for the usage ledger: rows are written by the gateway only."""
+from django.contrib import admin
+from django.db.models import Q
+
+from providers.models import ModelRoute
+
+from .models import UsageRecord
+
+
+class ModelFilter(admin.SimpleListFilter):
+    """Choices from the route table: a DISTINCT over the ledger would scan every row."""
+
+    title = "model"
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        names = ModelRoute.objects.order_by("public_name").values_list("public_name", flat=True).distinct()
+        return [(name, name) for name in names]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(model=self.value()) if self.value() else queryset
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status_class"
+    classes = {
+        "2xx": Q(status__gte=200, status__lt=300),
+        "4xx": Q(status__gte=400, status__lt=500),
+        "429": Q(status=429),
+        "5xx": Q(status__gte=500),
+    }
+
+    def lookups(self, request, model_admin):
+        return [
+            ("2xx", "Success (2xx)"),
+            ("4xx", "Client errors (4xx)"),
+            ("429", "Rate or budget limited (429)"),
+            ("5xx", "Upstream errors (5xx)"),
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(self.classes[self.value()]) if self.value() in self.classes else queryset
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at", "request_id", "tenant", "key_prefix", "model", "provider", "status",
+        "prompt_tokens", "completion_tokens", "cost_usd", "cached", "streamed", "latency_ms",
+    ]
+    list_filter = ["created_at", "tenant", ModelFilter, StatusFilter, "cached", "streamed"]
+    list_select_related = ["tenant", "api_key"]
+    search_fields = ["=request_id"]
+    show_full_result_count = False  # the ledger grows large; skip the extra COUNT(*)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="key", ordering="api_key__prefix")
+    def key_prefix(self, record):
+        return record.api_key.prefix if record.api_key_id else ""
