@@ -116,3 +116,51 @@ async def post_chat(client, tenant: TenantWithKey | None, body, headers: dict[st
 
 def chat_body(model: str = "mock-small", text: str = "hi", **fields) -> dict:
     return {"model": model, "messages": [{"role": "user", "content": text}], **fields}
+
+
+@pytest.fixture(autouse=True)
+def _closed_breakers():
+    """Breaker state is per process; each test starts with every circuit closed."""
+    from providers import breaker
+
+    breaker.reset()
+    yield
+    breaker.reset()
+
+
+@pytest.fixture
+def upstream():
+    """A real fake provider on 127.0.0.1 speaking the OpenAI, Azure and Anthropic formats."""
+    from .fakes.upstream import FakeUpstream
+
+    with FakeUpstream() as fake:
+        yield fake
+
+
+def add_route(
+    fake, kind: str, public: str, *, name: str | None = None, priority: int = 0, weight: int = 1,
+    upstream_model: str | None = None, timeout: float = 5.0, prefix: str = "", options: dict | None = None,
+    base_url: str | None = None,
+) -> ModelRoute:
+    """A provider of `kind` pointed at the fake (or at `base_url`), with one route for `public`."""
+    name = name or f"{kind}-{priority}"
+    if options is None:
+        options = {"api_version": "2024-10-21"} if kind == "azure" else {}
+    provider, _ = Provider.objects.update_or_create(
+        name=name,
+        defaults={"kind": kind, "base_url": base_url or fake.base_url(kind, prefix), "timeout_seconds": timeout,
+                  "options": options},
+    )
+    return ModelRoute.objects.create(
+        public_name=public, provider=provider, upstream_model=upstream_model or f"{kind}-model",
+        priority=priority, weight=weight, input_price_per_mtok=Decimal("1"), output_price_per_mtok=Decimal("2"),
+    )
+
+
+@pytest.fixture
+def gateway(transactional_db):
+    """A real Daphne process serving the gateway on the test database."""
+    from .live import GatewayServer
+
+    with GatewayServer() as server:
+        yield server

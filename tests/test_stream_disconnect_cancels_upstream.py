@@ -1,0 +1,45 @@
+"""A client that leaves mid-stream cancels the upstream request at once, and is still billed."""
+import socket
+import time
+
+import orjson
+import pytest
+
+from usage.models import UsageRecord
+
+from .conftest import add_route, make_tenant
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def open_stream(url: str, key: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    body = orjson.dumps({"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True})
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"X-API-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    return sock
+
+
+def test_disconnect_closes_the_upstream_connection_and_bills(gateway, upstream):
+    add_route(upstream, "openai", "chat")
+    acme = make_tenant("acme")
+    upstream.set_mode("slow", delay=0.5)
+    sock = open_stream(gateway.url, acme.raw)
+    received = b""
+    while b"data: {" not in received:
+        part = sock.recv(65536)
+        assert part, f"the gateway closed the stream early: {received!r}"
+        received += part
+    sock.close()
+    closed_at = time.monotonic()
+    assert upstream.wait_disconnect(timeout=2.0), "the gateway kept the upstream stream open"
+    assert time.monotonic() - closed_at < 1.5
+    deadline = time.monotonic() + 5
+    while not UsageRecord.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record = UsageRecord.objects.get()
+    assert record.client_disconnected and record.streamed
+    assert record.prompt_tokens > 0
