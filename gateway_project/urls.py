@@ -2,12 +2,18 @@ from django.contrib import admin
 from django.urls import path
 
 from completions import views
+from usage import admin_views as usage_admin_views
+from usage import views as usage_views
 
 urlpatterns = [
+    # Before admin.site.urls, whose admin/<app_label>/ pattern would claim these.
+    path("admin/usage/report/", admin.site.admin_view(usage_admin_views.report), name="usage_report"),
+    path("admin/usage/report/csv/", admin.site.admin_view(usage_admin_views.report_csv), name="usage_report_csv"),
     path("admin/", admin.site.urls),
     path("health", views.health),
     path("v1/models", views.models),
     path("v1/chat/completions", views.chat_completions),
+    path("v1/usage", usage_views.usage),
 ]
 
 handler400 = "completions.views.bad_request_handler"

@@ -7,6 +7,12 @@ from .querycount import all_queries
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _steady(settings):
+    """Steady state: within the caches' lifetimes, however slow a loaded machine makes the loop."""
+    settings.GATEWAY = {**settings.GATEWAY, "KEY_CACHE_LOCAL_TTL": 300.0, "ROUTE_CACHE_TTL": 300.0}
+
+
 async def test_models_reads_no_database_once_warm(async_client, acme, mock_provider):
     await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
     with all_queries() as queries:

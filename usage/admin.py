@@ -4,6 +4,7 @@ from django.db.models import Q
 
 from providers.models import ModelRoute
 
+from .admin_views import export_selected_csv
 from .models import UsageRecord
 
 
@@ -53,6 +54,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_select_related = ["tenant", "api_key"]
     search_fields = ["=request_id"]
     show_full_result_count = False  # the ledger grows large; skip the extra COUNT(*)
+    actions = [export_selected_csv]
 
     def has_add_permission(self, request):
         return False
