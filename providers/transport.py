@@ -1,0 +1,156 @@
+"""The one HTTP seam to providers: pooled httpx clients, timeouts, typed errors; no provider JSON, no retries."""
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator
+
+import httpx
+
+from .sse import SSEDecoder
+from .types import SSEEvent, Target, UpstreamError, UpstreamRequest
+
+MOCK_SCHEME = "mock://"
+LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30)
+MAX_CONNECT_TIMEOUT = 10.0
+
+# Pooled connections belong to the event loop that opened them, so clients are kept per loop:
+# one loop (and one client per provider) for a server's life, a fresh set for each test's loop.
+_pools: dict[asyncio.AbstractEventLoop, dict[tuple[str, str, float], httpx.AsyncClient]] = {}
+
+
+def _timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(connect=min(seconds, MAX_CONNECT_TIMEOUT), read=seconds, write=seconds, pool=seconds)
+
+
+def _pool() -> dict[tuple[str, str, float], httpx.AsyncClient]:
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        for old in [other for other in list(_pools) if other.is_closed()]:
+            _pools.pop(old, None)
+        pool = _pools[loop] = {}
+    return pool
+
+
+def client_for(target: Target) -> httpx.AsyncClient:
+    """The pooled client for this provider, made on first use."""
+    pool = _pool()
+    key = (target.provider, target.base_url, target.timeout)
+    client = pool.get(key)
+    if client is None:
+        client = pool[key] = httpx.AsyncClient(timeout=_timeout(target.timeout), limits=LIMITS)
+    return client
+
+
+async def close_all() -> None:
+    """Close every client of this loop and forget those of other loops (for shutdown and tests)."""
+    loop = asyncio.get_running_loop()
+    pools = list(_pools.items())
+    _pools.clear()
+    for owner, pool in pools:
+        if owner is loop:
+            for client in pool.values():
+                await client.aclose()
+
+
+def _failure(target: Target, exc: Exception) -> UpstreamError:
+    """The UpstreamError for a failure before a response arrived (or while reading a whole body)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamError("timeout", f"{target.provider} timed out after {target.timeout:g}s ({type(exc).__name__})")
+    return UpstreamError("connect", f"{target.provider} could not be reached: {type(exc).__name__}: {exc}")
+
+
+def _request(client: httpx.AsyncClient, upstream: UpstreamRequest) -> httpx.Request:
+    return client.build_request(upstream.method, upstream.url, headers=upstream.headers, content=upstream.body)
+
+
+async def send(target: Target, upstream: UpstreamRequest) -> tuple[int, bytes]:
+    """Send one request and read the whole answer: (status, body) for any status."""
+    if upstream.url.startswith(MOCK_SCHEME):
+        from .adapters import mock
+
+        return mock.simulate(upstream.body)
+    client = client_for(target)
+    try:
+        response = await client.send(_request(client, upstream))
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise _failure(target, exc) from exc
+    return response.status_code, response.content
+
+
+async def open_stream(target: Target, upstream: UpstreamRequest) -> UpstreamStream | MockStream:
+    """Send a request and return once the answer's status and headers have arrived."""
+    if upstream.url.startswith(MOCK_SCHEME):
+        from .adapters import mock
+
+        return MockStream(mock.simulate_stream(upstream.body), float(target.options.get("delay_ms") or 0) / 1000)
+    client = client_for(target)
+    try:
+        response = await client.send(_request(client, upstream), stream=True)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise _failure(target, exc) from exc
+    return UpstreamStream(target, response)
+
+
+class UpstreamStream:
+    """An open streamed answer: its status, then either its error body or its events."""
+
+    def __init__(self, target: Target, response: httpx.Response):
+        self.target = target
+        self.status = response.status_code
+        self._response = response
+
+    async def read_body(self) -> bytes:
+        """The whole body (for non-2xx answers); the response is closed afterwards."""
+        try:
+            return await self._response.aread()
+        except httpx.HTTPError as exc:
+            raise _failure(self.target, exc) from exc
+        finally:
+            await self.aclose()
+
+    async def events(self) -> AsyncIterator[SSEEvent]:
+        """Each event as soon as its last byte has arrived."""
+        decoder = SSEDecoder()
+        try:
+            async for data in self._response.aiter_bytes():
+                for event in decoder.feed(data):
+                    yield event
+        except httpx.TimeoutException as exc:
+            raise UpstreamError("timeout", f"{self.target.provider} stream stalled for {self.target.timeout:g}s") from exc
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            raise UpstreamError(
+                "stream", f"{self.target.provider} stream broke: {type(exc).__name__}: {exc}", retryable=False
+            ) from exc
+
+    async def aclose(self) -> None:
+        """Close the answer now; safe to call again."""
+        try:
+            await self._response.aclose()
+        except (httpx.HTTPError, OSError, RuntimeError):
+            pass  # the connection is being dropped anyway
+
+
+class MockStream:
+    """The built-in mock provider's stream: prepared payloads, paced like a network stream."""
+
+    status = 200
+
+    def __init__(self, payloads: list[bytes], delay: float):
+        self._payloads = payloads
+        self._delay = delay
+        self._closed = False
+
+    async def read_body(self) -> bytes:
+        return b""
+
+    async def events(self) -> AsyncIterator[SSEEvent]:
+        for i, payload in enumerate(self._payloads):
+            if i and self._delay:
+                await asyncio.sleep(self._delay)
+            if self._closed:
+                return
+            yield SSEEvent(data=payload.decode())
+
+    async def aclose(self) -> None:
+        self._closed = True
