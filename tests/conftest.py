@@ -92,10 +92,11 @@ def mock_provider(db) -> Provider:
 
 
 @pytest.fixture(autouse=True)
-def _quiet_ledger():
+def _quiet_ledger(settings):
     """Tests flush the ledger by hand; nothing queued leaks from one test into the next."""
     from usage import ledger
 
+    settings.GATEWAY = {**settings.GATEWAY, "LEDGER_WRITER": False}
     ledger.discard()
     yield
     ledger.discard()

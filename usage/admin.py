@@ -5,7 +5,7 @@ from django.db.models import Q
 from providers.models import ModelRoute
 
 from .admin_views import export_selected_csv
-from .models import UsageRecord
+from .models import BudgetAlert, UsageRecord
 
 
 class ModelFilter(admin.SimpleListFilter):
@@ -68,3 +68,17 @@ class UsageRecordAdmin(admin.ModelAdmin):
     @admin.display(description="key", ordering="api_key__prefix")
     def key_prefix(self, record):
         return record.api_key.prefix if record.api_key_id else ""
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(admin.ModelAdmin):
+    list_display = ("tenant", "month", "threshold", "spent_usd", "budget_usd", "created_at")
+    list_filter = ("month", "threshold")
+    search_fields = ("tenant__slug",)
+    list_select_related = ("tenant",)
+    raw_id_fields = ("tenant",)
+    readonly_fields = ("tenant", "month", "threshold", "spent_usd", "budget_usd", "created_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False

@@ -2,7 +2,9 @@
 
 Nothing on the request path touches the database. A batch that fails to write stays
 queued and is retried, so a database outage loses nothing the process survives; the
-queue is flushed at exit. The request id is unique, so a retried batch cannot double-count.
+queue is flushed at exit (Daphne stops its reactor on SIGTERM and SIGINT and the interpreter
+exits normally, so atexit runs). The request id is unique, so a retried batch cannot
+double-count. After each written batch, budget alerts are checked (usage/alerts.py).
 """
 from __future__ import annotations
 
@@ -11,12 +13,13 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DataError, IntegrityError, close_old_connections, transaction
 
 log = logging.getLogger("gateway.ledger")
 
@@ -49,9 +52,12 @@ class LedgerEntry:
 
 _queue: deque[LedgerEntry] = deque()
 _flush_lock = threading.Lock()
+_start_lock = threading.Lock()
 _wake = threading.Event()
 _writer: threading.Thread | None = None
 _last_used_written: dict[int, float] = {}
+# Called with each written batch (the admin's live feed, usage/live.py); a failing one loses nothing.
+publishers: list[Callable[[list[LedgerEntry]], None]] = []
 
 
 def record(entry: LedgerEntry) -> None:
@@ -80,8 +86,40 @@ def _take(limit: int) -> list[LedgerEntry]:
 def _write(batch: list[LedgerEntry]) -> None:
     from .models import UsageRecord
 
-    UsageRecord.objects.bulk_create([UsageRecord(**asdict(e)) for e in batch], ignore_conflicts=True)
+    try:
+        UsageRecord.objects.bulk_create([UsageRecord(**asdict(e)) for e in batch], ignore_conflicts=True)
+    except (IntegrityError, DataError):
+        _write_one_by_one(batch)
     _touch_keys(batch)
+
+
+def _write_one_by_one(batch: list[LedgerEntry]) -> None:
+    """A row the database refuses for good (e.g. its tenant was deleted) must not hold up the queue."""
+    from .models import UsageRecord
+
+    for entry in batch:
+        try:
+            with transaction.atomic():
+                UsageRecord.objects.bulk_create([UsageRecord(**asdict(entry))], ignore_conflicts=True)
+        except (IntegrityError, DataError):
+            log.error("ledger: dropping an entry the database refuses: %r", entry, exc_info=True)
+
+
+def _after_write(batch: list[LedgerEntry]) -> None:
+    from . import alerts
+
+    try:
+        alerts.check(batch)
+    except Exception:  # alerts are retried with the next batch of the tenant; the ledger goes on
+        log.warning("budget alert check failed", exc_info=True)
+
+
+def _publish(batch: list[LedgerEntry]) -> None:
+    for publisher in publishers:
+        try:
+            publisher(batch)
+        except Exception:
+            log.warning("ledger publisher %r failed", publisher, exc_info=True)
 
 
 def _touch_keys(batch: list[LedgerEntry]) -> None:
@@ -113,6 +151,8 @@ def flush() -> int:
             except Exception:
                 _queue.extendleft(reversed(batch))  # keep order; retried next time
                 raise
+            _after_write(batch)
+            _publish(batch)
             written += len(batch)
     return written
 
@@ -123,6 +163,8 @@ def _run() -> None:
     while True:
         _wake.wait(max(interval, backoff))
         _wake.clear()
+        if not settings.GATEWAY["LEDGER_WRITER"]:  # turned off (tests flush by hand): stop writing
+            return
         try:
             flush()
             backoff = 0.0
@@ -135,7 +177,7 @@ def _run() -> None:
 def _ensure_writer() -> None:
     global _writer
     if _writer is None or not _writer.is_alive():
-        with _flush_lock:
+        with _start_lock:  # not _flush_lock: a slow write must not stall the request that starts the writer
             if _writer is None or not _writer.is_alive():
                 _writer = threading.Thread(target=_run, name="ledger-writer", daemon=True)
                 _writer.start()

@@ -44,3 +44,43 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.model} {self.status}"
+
+
+class BudgetAlert(models.Model):
+    """A budget threshold crossed by a tenant in a month; each fires once."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="budget_alerts")
+    month = models.DateField(help_text="First day of the calendar month (UTC).")
+    threshold = models.PositiveSmallIntegerField(help_text="Percent of the monthly budget.")
+    spent_usd = models.DecimalField(max_digits=24, decimal_places=12, help_text="Month-to-date spend when it fired.")
+    budget_usd = models.DecimalField(max_digits=18, decimal_places=6)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Fired once per tenant, month and threshold, whichever replica sees the crossing first.
+            models.UniqueConstraint(fields=["tenant", "month", "threshold"], name="budget_alert_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.month:%Y-%m} {self.threshold}%"
+
+
+class BudgetCounter(models.Model):
+    """Spent plus reserved for a tenant's month, when no Redis holds it; rebuilt from the ledger."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()
+    amount_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+    generation = models.PositiveIntegerField(default=1, help_text="Bumped on every reseed; settling checks it.")
+    seeded_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # Budget reserve and settle address one row per tenant and month.
+            models.UniqueConstraint(fields=["tenant", "month"], name="budget_counter_tenant_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.month:%Y-%m} {self.amount_usd}"

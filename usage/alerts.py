@@ -1,0 +1,162 @@
+"""Budget alerts: after the ledger writes a batch, fire each threshold a tenant crossed, once a month.
+
+Spend comes from the database (the ledger just written), so soft and hard budgets, with or
+without Redis, alert alike. The BudgetAlert unique constraint decides which replica fires;
+the mail and webhook go out on a small thread pool, so a slow webhook blocks nothing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import httpx
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+
+from .budget import month_spend, month_start
+
+log = logging.getLogger("gateway.alerts")
+
+DEFAULT_THRESHOLDS = (50, 80, 100)
+
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="budget-alert")
+_futures: set[Future] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    tenant: str
+    month: date
+    threshold: int
+    spent_usd: Decimal
+    budget_usd: Decimal
+    email: str
+    webhook_url: str
+
+    def payload(self) -> dict:
+        return {
+            "type": "budget_alert",
+            "tenant": self.tenant,
+            "month": f"{self.month:%Y-%m}",
+            "threshold_percent": self.threshold,
+            "spent_usd": money(self.spent_usd),
+            "budget_usd": money(self.budget_usd),
+        }
+
+
+def money(value: Decimal) -> str:
+    """A plain decimal string: no exponent, no float artefacts."""
+    return format(value.normalize() if value else Decimal(0), "f")
+
+
+def thresholds(tenant) -> tuple[int, ...]:
+    chosen = {int(t) for t in (tenant.alert_thresholds or DEFAULT_THRESHOLDS) if int(t) > 0}
+    return tuple(sorted(chosen))
+
+
+def check(entries) -> list[Notice]:
+    """Fire the thresholds crossed by the tenants of written ledger entries; returns what fired here."""
+    from tenants.models import Tenant
+
+    from .models import BudgetAlert
+
+    pairs = {(e.tenant_id, month_start(e.created_at)) for e in entries if e.cost_usd > 0}
+    if not pairs:
+        return []
+    tenants = Tenant.objects.filter(pk__in={t for t, _ in pairs}, monthly_budget_usd__gt=0).in_bulk()
+    if not tenants:
+        return []
+    fired = set(
+        BudgetAlert.objects.filter(tenant_id__in=tenants, month__in={m for _, m in pairs}).values_list(
+            "tenant_id", "month", "threshold"
+        )
+    )
+    notices = []
+    for tenant_id, month in sorted(pairs):
+        tenant = tenants.get(tenant_id)
+        if tenant is None:
+            continue
+        due = [t for t in thresholds(tenant) if (tenant_id, month, t) not in fired]
+        if due:
+            notices += _crossed(tenant, month, due)
+    return notices
+
+
+def _crossed(tenant, month: date, due: list[int]) -> list[Notice]:
+    from .models import BudgetAlert
+
+    spent, budget = month_spend(tenant.pk, month), tenant.monthly_budget_usd
+    notices = []
+    for threshold in due:
+        if spent * 100 < budget * threshold:
+            break
+        try:
+            with transaction.atomic():
+                BudgetAlert.objects.create(
+                    tenant=tenant, month=month, threshold=threshold, spent_usd=spent, budget_usd=budget
+                )
+        except IntegrityError:  # another replica fired it
+            continue
+        notice = Notice(tenant.slug, month, threshold, spent, budget, tenant.alert_email, tenant.alert_webhook_url)
+        log.warning(
+            "budget alert: tenant %s reached %d%% of its %s USD budget for %s (spent %s USD)",
+            tenant.slug, threshold, money(budget), f"{month:%Y-%m}", money(spent),
+        )
+        _submit(notice)
+        notices.append(notice)
+    return notices
+
+
+def _submit(notice: Notice) -> None:
+    future = _pool.submit(deliver, notice)
+    _futures.add(future)
+    future.add_done_callback(_futures.discard)
+
+
+def drain(timeout: float = 30.0) -> None:
+    """Wait for deliveries in flight (tests, shutdown)."""
+    wait(list(_futures), timeout=timeout)
+
+
+def deliver(notice: Notice) -> None:
+    """Send the e-mail and the webhook, each when configured; failures are logged, never raised."""
+    if notice.email:
+        try:
+            send_mail(_subject(notice), _body(notice), None, [notice.email])
+        except Exception:
+            log.error("budget alert e-mail to %s failed", notice.email, exc_info=True)
+    if notice.webhook_url:
+        post_webhook(notice.webhook_url, notice.payload())
+
+
+def _subject(notice: Notice) -> str:
+    return f"[AI gateway] {notice.tenant} reached {notice.threshold}% of its monthly budget"
+
+
+def _body(notice: Notice) -> str:
+    return (
+        f"Tenant {notice.tenant} has spent {money(notice.spent_usd)} USD of its {money(notice.budget_usd)} USD "
+        f"budget for {notice.month:%Y-%m} ({notice.threshold}% threshold).\n"
+    )
+
+
+def post_webhook(url: str, payload: dict) -> bool:
+    """POST JSON with a timeout, retrying with backoff on errors and non-2xx answers."""
+    attempts = settings.GATEWAY["ALERT_WEBHOOK_ATTEMPTS"]
+    for attempt in range(attempts):
+        try:
+            response = httpx.post(url, json=payload, timeout=settings.GATEWAY["ALERT_WEBHOOK_TIMEOUT"])
+            if response.is_success:
+                return True
+            log.warning("budget alert webhook %s answered %d (attempt %d)", url, response.status_code, attempt + 1)
+        except httpx.HTTPError as err:
+            log.warning("budget alert webhook %s failed: %s (attempt %d)", url, err, attempt + 1)
+        if attempt + 1 < attempts:
+            time.sleep(settings.GATEWAY["ALERT_WEBHOOK_BACKOFF"] * 2**attempt)
+    log.error("budget alert webhook %s gave up after %d attempts", url, attempts)
+    return False

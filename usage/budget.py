@@ -1,0 +1,292 @@
+"""Hard monthly budgets: reserve a request's maximum cost before the call, settle to the real cost after.
+
+The counter per tenant and month (calendar month, UTC) holds spent plus reserved. It lives in
+Redis when REDIS_URL is set (one Lua round trip, exact integer picodollars), in the database
+otherwise (and while Redis is unreachable). It is seeded from the ledger's month-to-date sum
+and reseeded every BUDGET_RESYNC_SECONDS, which heals reservations of crashed processes.
+A request is admitted while spent plus reserved is below the budget, so concurrent requests
+overshoot by at most one reservation. Soft budgets reserve nothing: they only alert.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+import weakref
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Sum
+
+from gateway_project.errors import GatewayError
+from providers import tokens
+from providers.types import ChatRequest, Target
+from tenants.principal import Principal
+
+from .cost import cost_usd, from_pico, to_pico
+
+log = logging.getLogger("gateway.budget")
+
+MICRO = 1_000_000  # the Redis counter keeps whole micro-dollars and a picodollar remainder below one
+
+_ADD = """
+local function add(k, hi, lo)
+  local p = redis.call('HINCRBY', k, 'p', lo)
+  if p >= 1000000 then
+    redis.call('HINCRBY', k, 'p', -1000000)
+    redis.call('HINCRBY', k, 'u', 1)
+  end
+  redis.call('HINCRBY', k, 'u', hi)
+end
+"""
+# KEYS[1] counter; ARGV amount hi lo, budget hi lo, then (only when seeding) seed hi lo, generation, ttl.
+# Lua numbers are doubles: both halves stay far below 2^53, so every comparison is exact.
+_RESERVE = _ADD + """
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then
+  if #ARGV < 8 then return {-1, ''} end
+  redis.call('HSET', k, 'u', ARGV[5], 'p', ARGV[6], 'g', ARGV[7])
+  redis.call('EXPIRE', k, ARGV[8])
+end
+local u, p = tonumber(redis.call('HGET', k, 'u')), tonumber(redis.call('HGET', k, 'p'))
+local bu, bp = tonumber(ARGV[3]), tonumber(ARGV[4])
+local g = redis.call('HGET', k, 'g')
+if u > bu or (u == bu and p >= bp) then return {0, g} end
+add(k, ARGV[1], ARGV[2])
+return {1, g}
+"""
+# KEYS[1] counter; ARGV delta hi lo, generation: a reseeded counter already holds the ledger's truth.
+_SETTLE = _ADD + """
+if redis.call('HGET', KEYS[1], 'g') ~= ARGV[3] then return 0 end
+add(KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+@dataclass(slots=True)
+class Reservation:
+    tenant_id: int
+    month: date
+    pico: int
+    backend: str  # "redis" | "database"
+    generation: str
+    settled: bool = False
+
+
+def month_start(moment: datetime) -> date:
+    return moment.astimezone(timezone.utc).date().replace(day=1)
+
+
+def next_month(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1)
+
+
+def _bounds(month: date) -> tuple[datetime, datetime]:
+    start = datetime(month.year, month.month, 1, tzinfo=timezone.utc)
+    end = next_month(month)
+    return start, datetime(end.year, end.month, 1, tzinfo=timezone.utc)
+
+
+def month_spend(tenant_id: int, month: date) -> Decimal:
+    """The ledger's month-to-date cost for a tenant (one indexed query)."""
+    from .models import UsageRecord
+
+    start, end = _bounds(month)
+    rows = UsageRecord.objects.filter(tenant_id=tenant_id, created_at__gte=start, created_at__lt=end)
+    return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
+
+
+def max_cost(req: ChatRequest, targets: tuple[Target, ...]) -> Decimal:
+    """The most a request can cost: its prompt and max_tokens at the chain's highest prices."""
+    completion = (req.max_tokens or settings.GATEWAY["BUDGET_DEFAULT_MAX_TOKENS"]) * (req.n or 1)
+    in_price = max((t.input_price_per_mtok for t in targets), default=Decimal(0))
+    out_price = max((t.output_price_per_mtok for t in targets), default=Decimal(0))
+    return cost_usd(tokens.count_messages(req.messages), completion, in_price, out_price)
+
+
+def budget_exceeded(month: date) -> GatewayError:
+    reset = _bounds(month)[1] - datetime.now(timezone.utc)
+    return GatewayError(
+        429, "budget_exceeded", "This tenant's monthly budget is spent.", code="insufficient_quota",
+        headers={"Retry-After": str(max(int(reset.total_seconds()), 1))},
+    )
+
+
+async def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target, ...]) -> Reservation | None:
+    """Reserve the request's maximum cost against a hard budget; raise budget_exceeded when spent."""
+    if principal.monthly_budget_usd is None or not principal.budget_is_hard:
+        return None
+    month = month_start(datetime.now(timezone.utc))
+    amount, budget = to_pico(max_cost(req, targets)), to_pico(principal.monthly_budget_usd)
+    try:
+        granted, reservation = await _reserve(principal.tenant_id, month, amount, budget)
+    except Exception:
+        # Neither Redis nor the database answers: keep serving, as the rest of the gateway does.
+        log.error("budget state unreachable; admitting tenant %s unchecked", principal.tenant_slug, exc_info=True)
+        return None
+    if not granted:
+        raise budget_exceeded(month)
+    return reservation
+
+
+async def _reserve(tenant_id: int, month: date, amount: int, budget: int) -> tuple[bool, Reservation]:
+    if settings.REDIS_URL:
+        try:
+            granted, generation = await _redis_reserve(tenant_id, month, amount, budget)
+            return granted, Reservation(tenant_id, month, amount, "redis", generation)
+        except Exception:
+            log.warning("budget: Redis unreachable; using the database counter", exc_info=True)
+    granted, generation = await sync_to_async(_db_reserve, thread_sensitive=False)(
+        tenant_id, month, from_pico(amount), from_pico(budget)
+    )
+    return granted, Reservation(tenant_id, month, amount, "database", generation)
+
+
+def settle(reservation: Reservation | None, cost: Decimal) -> None:
+    """Replace a reservation by the real cost (0 releases it), off the request path; idempotent."""
+    if reservation is None or reservation.settled:
+        return
+    reservation.settled = True
+    delta = to_pico(cost) - reservation.pico
+    if delta:
+        _spawn(_apply(reservation, delta))
+
+
+_tasks: set[asyncio.Task] = set()
+
+
+def _spawn(coro) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    task = loop.create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def settled() -> None:
+    """Wait for settlements in flight (tests, shutdown)."""
+    while _tasks:
+        await asyncio.gather(*list(_tasks), return_exceptions=True)
+
+
+async def _apply(res: Reservation, delta: int) -> None:
+    try:
+        if res.backend == "redis":
+            await _redis_settle(res, delta)
+        else:
+            await sync_to_async(_db_settle, thread_sensitive=False)(res, from_pico(delta))
+    except Exception:
+        # The next reseed from the ledger corrects the counter.
+        log.warning("budget: could not settle %s for tenant %s", from_pico(delta), res.tenant_id, exc_info=True)
+
+
+# Redis.
+
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _scripts():
+    """One client per event loop: redis.asyncio connections belong to the loop that made them."""
+    loop = asyncio.get_running_loop()
+    scripts = _clients.get(loop)
+    if scripts is None:
+        import redis.asyncio as redis
+
+        client = redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+        scripts = (client.register_script(_RESERVE), client.register_script(_SETTLE))
+        _clients[loop] = scripts
+    return scripts
+
+
+def _key(tenant_id: int, month: date) -> str:
+    return f"gw:budget:{tenant_id}:{month:%Y-%m}"
+
+
+def _halves(pico: int) -> list[int]:
+    hi, lo = divmod(pico, MICRO)  # floor division keeps lo in [0, MICRO) for negative amounts too
+    return [hi, lo]
+
+
+async def _redis_reserve(tenant_id: int, month: date, amount: int, budget: int) -> tuple[bool, str]:
+    reserve_script, _ = _scripts()
+    key, args = _key(tenant_id, month), _halves(amount) + _halves(budget)
+    granted, generation = await reserve_script(keys=[key], args=args)
+    if granted == -1:
+        spent = await sync_to_async(month_spend, thread_sensitive=False)(tenant_id, month)
+        seed = _halves(to_pico(spent)) + [uuid.uuid4().hex[:12], settings.GATEWAY["BUDGET_RESYNC_SECONDS"]]
+        granted, generation = await reserve_script(keys=[key], args=args + seed)
+    return granted == 1, generation.decode() if isinstance(generation, bytes) else str(generation)
+
+
+async def _redis_settle(res: Reservation, delta: int) -> None:
+    _, settle_script = _scripts()
+    await settle_script(keys=[_key(res.tenant_id, res.month)], args=_halves(delta) + [res.generation])
+
+
+# Database.
+
+def _db_counter(tenant_id: int, month: date):
+    """The tenant's counter row, created or reseeded from the ledger when missing or stale."""
+    from .models import BudgetCounter
+
+    now = datetime.now(timezone.utc)
+    row = BudgetCounter.objects.filter(tenant_id=tenant_id, month=month).first()
+    if row is None:
+        try:
+            with transaction.atomic():
+                return BudgetCounter.objects.create(
+                    tenant_id=tenant_id, month=month, amount_usd=month_spend(tenant_id, month), seeded_at=now
+                )
+        except IntegrityError:  # another process seeded it first
+            return BudgetCounter.objects.get(tenant_id=tenant_id, month=month)
+    if (now - row.seeded_at).total_seconds() > settings.GATEWAY["BUDGET_RESYNC_SECONDS"]:
+        BudgetCounter.objects.filter(pk=row.pk, generation=row.generation).update(
+            amount_usd=month_spend(tenant_id, month), seeded_at=now, generation=F("generation") + 1
+        )
+        row.refresh_from_db()
+    return row
+
+
+# SQLite (single-process development) fails concurrent writers at once instead of queueing them.
+_sqlite_lock = threading.Lock()
+
+
+def _db_reserve(tenant_id: int, month: date, amount: Decimal, budget: Decimal) -> tuple[bool, str]:
+    if connection.vendor != "sqlite":
+        return _db_compare_and_add(tenant_id, month, amount, budget)
+    with _sqlite_lock:
+        return _db_compare_and_add(tenant_id, month, amount, budget)
+
+
+def _db_compare_and_add(tenant_id: int, month: date, amount: Decimal, budget: Decimal) -> tuple[bool, str]:
+    """One conditional UPDATE on the counter row, retried if a reseed intervened."""
+    from .models import BudgetCounter
+
+    for _ in range(5):
+        row = _db_counter(tenant_id, month)
+        if row.amount_usd >= budget:
+            return False, str(row.generation)
+        added = BudgetCounter.objects.filter(pk=row.pk, generation=row.generation, amount_usd__lt=budget).update(
+            amount_usd=F("amount_usd") + amount
+        )
+        if added:
+            return True, str(row.generation)
+    return False, ""
+
+
+def _db_settle(res: Reservation, delta: Decimal) -> None:
+    from .models import BudgetCounter
+
+    with _sqlite_lock if connection.vendor == "sqlite" else nullcontext():
+        BudgetCounter.objects.filter(tenant_id=res.tenant_id, month=res.month, generation=int(res.generation)).update(
+            amount_usd=F("amount_usd") + delta
+        )
