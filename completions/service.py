@@ -8,14 +8,17 @@ import orjson
 from gateway_project.errors import GatewayError, forbidden, not_found
 from providers import routes, routing, tokens
 from providers.types import ChatRequest, Target, Usage
+from tenants import ratelimit
 from tenants.principal import Principal
+from usage import budget
 
-from . import accounting, streaming
+from . import accounting, cache, streaming
 from .accounting import Outcome
 from .context import Context, Reply
 from .validation import parse_chat_request, parse_json
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_after: set[asyncio.Task] = set()  # bookkeeping after a stream ends, kept alive until done
 
 
 async def _targets(principal: Principal, req: ChatRequest) -> tuple[Target, ...]:
@@ -27,10 +30,12 @@ async def _targets(principal: Principal, req: ChatRequest) -> tuple[Target, ...]
     return targets
 
 
-def _headers(ctx: Context, provider: str | None, cache: str = "MISS") -> dict[str, str]:
+def _headers(ctx: Context, provider: str | None, cache: str = "MISS", ticket: ratelimit.Ticket | None = None) -> dict[str, str]:
     headers = {"x-request-id": ctx.request_id, "x-cache": cache}
     if provider:
         headers["x-gateway-provider"] = provider
+    if ticket is not None:
+        headers.update(ticket.headers)
     return headers
 
 
@@ -41,47 +46,92 @@ def _record_disconnect(principal: Principal, req: ChatRequest, ctx: Context, tar
     accounting.record(principal, ctx, outcome)
 
 
-async def _complete(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context) -> Reply:
+async def _cached(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context,
+                  ticket: ratelimit.Ticket, hit: cache.Hit) -> Reply:
+    """Answer from the cache: no upstream call, recorded as cached at zero cost."""
+    target = next((t for t in targets if t.provider == hit.provider), None)
+    accounting.record(principal, ctx, Outcome(req.model, 200, target, hit.usage, cached=True, streamed=req.stream))
+    await ratelimit.refund(ticket)
+    headers = _headers(ctx, hit.provider, "HIT", ticket)
+    if req.stream:
+        return Reply(200, headers | SSE_HEADERS, stream=hit.stream(req.include_usage))
+    return Reply(200, headers, body=hit.body())
+
+
+async def _complete(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context,
+                    ticket: ratelimit.Ticket, slot: cache.Slot) -> Reply:
     try:
         answer = await routing.complete(req, targets, ctx.traceparent)
     except asyncio.CancelledError:
         _record_disconnect(principal, req, ctx, targets[0])
         raise
-    response = answer.response
+    response, payload = answer.response, answer.response.to_openai()
     accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, response.usage))
-    return Reply(200, _headers(ctx, answer.target.provider), body=orjson.dumps(response.to_openai()))
+    await ratelimit.settle(ticket, response.usage)
+    await slot.fill(answer.target.provider, payload)
+    return Reply(200, _headers(ctx, answer.target.provider, ticket=ticket), body=orjson.dumps(payload))
 
 
-async def _stream(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context) -> Reply:
+async def _after_stream(ticket: ratelimit.Ticket, slot: cache.Slot, provider: str, result: streaming.StreamResult) -> None:
+    await ratelimit.settle(ticket, result.usage)
+    await slot.close_stream(provider, result)
+
+
+async def _stream(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context,
+                  ticket: ratelimit.Ticket, slot: cache.Slot) -> Reply:
     try:
         answer = await routing.open_stream(req, targets, ctx.traceparent)
     except asyncio.CancelledError:
         _record_disconnect(principal, req, ctx, targets[0], streamed=True)
         raise
+    slot.watch(answer)
 
     def finish(result: streaming.StreamResult) -> None:
         status = 499 if result.disconnected else 200
         outcome = Outcome(req.model, status, answer.target, result.usage, result.error_type,
                           streamed=True, client_disconnected=result.disconnected, ttft_ms=result.ttft_ms)
         accounting.record(principal, ctx, outcome)
+        task = asyncio.get_running_loop().create_task(_after_stream(ticket, slot, answer.target.provider, result))
+        _after.add(task)
+        task.add_done_callback(_after.discard)
 
-    headers = _headers(ctx, answer.target.provider) | SSE_HEADERS
+    headers = _headers(ctx, answer.target.provider, ticket=ticket) | SSE_HEADERS
     return Reply(200, headers, stream=streaming.relay(answer, req, ctx.started, finish))
 
 
 async def handle(principal: Principal, body: bytes, ctx: Context) -> Reply:
     """Validate, route, answer; every outcome after authentication is recorded."""
-    model = ""
+    model, ticket, slot = "", None, cache.NO_SLOT
     try:
         req = parse_chat_request(parse_json(body))
         model = req.model
         targets = await _targets(principal, req)
+        ticket = await ratelimit.acquire(principal, req, ctx.request_id)
+        hit, slot = await cache.lookup(principal, req, ctx.cache_control)
+        if hit is not None:
+            return await _cached(principal, req, targets, ctx, ticket, hit)
+        # A hit costs nothing, so only a miss reserves budget.
+        accounting.hold(ctx, await budget.reserve(principal, req, targets))
         if req.stream:
-            return await _stream(principal, req, targets, ctx)
-        return await _complete(principal, req, targets, ctx)
+            return await _stream(principal, req, targets, ctx, ticket, slot)
+        return await _complete(principal, req, targets, ctx, ticket, slot)
     except GatewayError as err:
+        await _give_up(ticket, slot, err)
         reject(principal, ctx, err, model)
         raise
+    except Exception:
+        # A bug: still leave a ledger row (and free the reservation), then let the view answer 500.
+        await slot.release()
+        accounting.record(principal, ctx, Outcome(model, 500, error_type="server_error"))
+        raise
+
+
+async def _give_up(ticket: ratelimit.Ticket | None, slot: cache.Slot, err: GatewayError) -> None:
+    """An error after admission: count no tokens, free the cache slot, keep the limit headers."""
+    await slot.release()
+    if ticket is not None:
+        await ratelimit.refund(ticket)
+        err.headers.update(ticket.headers)
 
 
 def reject(principal: Principal, ctx: Context, err: GatewayError, model: str = "") -> None:
