@@ -32,3 +32,22 @@ test: venv
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache
+
+# Benchmark (bench/README.md): not part of `make test`; timings never go into the tests.
+.PHONY: bench bench-quick
+BENCH_ARGS ?=
+
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+## bench: direct upstream vs the gateway with everything on; the issue's targets beside the measured values
+## (BENCH_SOAK=1 adds 100,000 requests with RSS over time; BENCH_ARGS="--compare" compares ASGI servers)
+bench: $(VENV)/.bench-installed
+	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install -y wrk"; exit 2; }
+	@. scripts/test-env.sh >/dev/null && $(PY) -m bench.run $(if $(filter 1,$(BENCH_SOAK)),--soak) $(BENCH_ARGS)
+
+## bench-quick: CPU per request in under a minute, beside the figure recorded in bench/README.md
+bench-quick: $(VENV)/.bench-installed
+	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install -y wrk"; exit 2; }
+	@. scripts/test-env.sh >/dev/null && $(PY) -m bench.run --quick $(BENCH_ARGS)

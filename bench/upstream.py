@@ -1,0 +1,135 @@
+"""A fast fake OpenAI-compatible upstream on loopback: raw HTTP/1.1 on uvloop, fixed answers.
+
+POST .../chat/completions answers a fixed chat.completion, or, when the body asks for
+`"stream": true`, a fixed SSE stream: CHUNKS content chunks INTERVAL_MS apart (the first at
+once), a usage chunk and `data: [DONE]`, chunked, keep-alive. Nothing is parsed but the
+request line's framing, so one core serves tens of thousands of requests a second.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import orjson
+import uvloop
+
+_COMPLETION = orjson.dumps({
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 1767225600,
+    "model": "bench-upstream",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I help you today?"},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
+})
+_JSON_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+              % len(_COMPLETION))
+_SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+def _chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
+    choices = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    event = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1767225600,
+             "model": "bench-upstream", "choices": choices}
+    if usage:
+        event["usage"] = usage
+    return b"data: " + orjson.dumps(event) + b"\n\n"
+
+
+def _framed(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def stream_events(chunks: int) -> list[bytes]:
+    """The SSE events of one stream, each already framed as an HTTP chunk; the last ends the body."""
+    events = [_chunk({"role": "assistant", "content": "Hello"})]
+    events += [_chunk({"content": f" word{i}"}) for i in range(1, chunks)]
+    events.append(_chunk({}, "stop"))
+    events.append(_chunk({}, usage={"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}))
+    framed = [_framed(e) for e in events]
+    framed.append(_framed(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+    return framed
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+class Upstream(asyncio.Protocol):
+    """One connection: requests answered in order; a stream holds the connection until it ends."""
+
+    def __init__(self, events: list[bytes], interval: float):
+        self.events = events
+        self.interval = interval
+        self.buffer = b""
+        self.busy = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self._serve()
+
+    def _serve(self) -> None:
+        while (request := self._take()) is not None:
+            if b'"stream":true' in request or b'"stream": true' in request:
+                self.busy = True
+                asyncio.get_running_loop().create_task(self._stream())
+                return
+            self.transport.write(_JSON_HEAD + _COMPLETION)
+
+    def _take(self) -> bytes | None:
+        """The next complete request's body, or None until one has arrived."""
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        length = _content_length(self.buffer[:end])
+        if len(self.buffer) < end + 4 + length:
+            return None
+        body = self.buffer[end + 4:end + 4 + length]
+        self.buffer = self.buffer[end + 4 + length:]
+        return body
+
+    async def _stream(self) -> None:
+        transport = self.transport
+        transport.write(_SSE_HEAD + self.events[0])
+        for event in self.events[1:-1]:
+            await asyncio.sleep(self.interval)
+            if transport.is_closing():
+                return
+            transport.write(event)
+        transport.write(self.events[-1])
+        self.busy = False
+        self._serve()
+
+
+async def serve(port: int, chunks: int, interval_ms: float) -> None:
+    events = stream_events(chunks)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: Upstream(events, interval_ms / 1000), "127.0.0.1", port,
+                                      backlog=4096, reuse_address=True)
+    print(f"upstream ready on 127.0.0.1:{port} at {time.strftime('%H:%M:%S')}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream")
+    parser.add_argument("--interval-ms", type=float, default=5.0, help="pause between stream chunks")
+    args = parser.parse_args()
+    uvloop.run(serve(args.port, args.chunks, args.interval_ms))
+
+
+if __name__ == "__main__":
+    main()
