@@ -6,9 +6,10 @@ from decimal import Decimal
 
 from providers.types import Target, Usage
 from tenants.principal import Principal
-from usage import ledger
+from usage import budget, ledger
 from usage.cost import cost_usd
 
+from . import observe
 from .context import Context
 
 
@@ -25,12 +26,23 @@ class Outcome:
     ttft_ms: int | None = None
 
 
+# Budget reservations of requests in flight, by request id; recording a request settles its own.
+_held: dict[str, budget.Reservation] = {}
+
+
+def hold(ctx: Context, reservation: budget.Reservation | None) -> None:
+    """Keep the request's budget reservation until its outcome is recorded."""
+    if reservation is not None:
+        _held[ctx.request_id] = reservation
+
+
 def record(principal: Principal, ctx: Context, outcome: Outcome) -> None:
-    """Queue the request's ledger entry; cache hits cost nothing."""
+    """Queue the request's ledger entry and settle its budget reservation; cache hits cost nothing."""
     target, usage = outcome.target, outcome.usage or Usage()
     in_price = target.input_price_per_mtok if target else Decimal(0)
     out_price = target.output_price_per_mtok if target else Decimal(0)
     cost = Decimal(0) if outcome.cached else cost_usd(usage.prompt_tokens, usage.completion_tokens, in_price, out_price)
+    budget.settle(_held.pop(ctx.request_id, None), cost)
     ledger.record(
         ledger.LedgerEntry(
             request_id=ctx.request_id,
@@ -55,3 +67,4 @@ def record(principal: Principal, ctx: Context, outcome: Outcome) -> None:
             created_at=ctx.started_at,
         )
     )
+    observe.record(principal, ctx, outcome, cost)

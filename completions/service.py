@@ -12,7 +12,7 @@ from tenants import ratelimit
 from tenants.principal import Principal
 from usage import budget
 
-from . import accounting, cache, streaming
+from . import accounting, cache, observe, streaming
 from .accounting import Outcome
 from .context import Context, Reply
 from .validation import parse_chat_request, parse_json
@@ -101,6 +101,7 @@ async def _stream(principal: Principal, req: ChatRequest, targets: tuple[Target,
 
 async def handle(principal: Principal, body: bytes, ctx: Context) -> Reply:
     """Validate, route, answer; every outcome after authentication is recorded."""
+    observe.begin(principal, ctx)
     model, ticket, slot = "", None, cache.NO_SLOT
     try:
         req = parse_chat_request(parse_json(body))

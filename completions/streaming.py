@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
 import orjson
+from opentelemetry.trace import Span, Status, StatusCode, use_span
 
-from providers import tokens
+from gateway_project import metrics
+from providers import routing, tokens
 from providers.routing import StreamAnswer
 from providers.types import ChatChunk, ChatRequest, UpstreamError, Usage
 
@@ -41,6 +43,7 @@ class _Tally:
         self.parts: list[str] = []
         self.usage: Usage | None = None
         self.last: ChatChunk | None = None
+        self.finish_reasons: list[str] = []
 
     def see(self, chunk: ChatChunk) -> bytes | None:
         """Note a chunk; return its SSE bytes, or None for a usage-only chunk (sent last, if asked)."""
@@ -52,6 +55,8 @@ class _Tally:
             self.first_at = time.monotonic()
         self.last = chunk
         for choice in chunk.choices:
+            if choice.finish_reason:
+                self.finish_reasons.append(choice.finish_reason)
             content = choice.delta.get("content")
             if isinstance(content, str):
                 self.parts.append(content)
@@ -76,6 +81,21 @@ class _Tally:
     def ttft_ms(self) -> int | None:
         return None if self.first_at is None else int((self.first_at - self.started) * 1000)
 
+    def end_span(self, span: Span, result: StreamResult) -> None:
+        """Close the attempt span, which covers the whole stream, with usage and time to first token."""
+        if span.is_recording():
+            if self.first_at is not None:
+                at = time.time_ns() - int((time.monotonic() - self.first_at) * 1e9)
+                span.add_event("gen_ai.first_token", timestamp=at)
+                span.set_attribute("gateway.ttft_ms", result.ttft_ms)
+            if result.disconnected:
+                span.set_attribute("gateway.client_disconnected", True)
+            elif result.error_type:
+                span.set_attribute("error.type", result.error_type)
+                span.set_status(Status(StatusCode.ERROR, result.error_type))
+        output = [{"role": "assistant", "content": "".join(self.parts)}]
+        routing.end_span(span, self.last.model if self.last else "", result.usage, self.finish_reasons, output)
+
 
 async def relay(
     answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None]
@@ -83,6 +103,7 @@ async def relay(
     """Forward chunks as they arrive; on any end (done, upstream error, disconnect) close and bill."""
     tally = _Tally(req, started)
     error_type, disconnected = "", False
+    metrics.OPEN_STREAMS.inc()
     try:
         for chunk in answer.first_chunks:
             if (data := tally.see(chunk)) is not None:
@@ -104,5 +125,9 @@ async def relay(
         disconnected, error_type = True, "client_disconnected"
         raise
     finally:
+        metrics.OPEN_STREAMS.dec()
         await answer.upstream.aclose()
-        finish(StreamResult(tally.final_usage(), tally.ttft_ms(), error_type, disconnected))
+        result = StreamResult(tally.final_usage(), tally.ttft_ms(), error_type, disconnected)
+        with use_span(answer.span):  # the request's log line and attributes land on the stream's span
+            finish(result)
+        tally.end_span(answer.span, result)

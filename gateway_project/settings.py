@@ -10,13 +10,31 @@ from .env import envbool, envfloat, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-_DEV_SECRET = "dev-insecure-secret-key-change-me-in-production-0123456789abcdef"
+# The "django-insecure-" prefix makes `manage.py check --deploy` refuse it.
+_DEV_SECRET = "django-insecure-dev-secret-key-change-me-in-production-0123456789abcdef"
 SECRET_KEY = envstr("DJANGO_SECRET_KEY") or _DEV_SECRET
 if SECRET_KEY == _DEV_SECRET and "pytest" not in sys.modules:
     warnings.warn("DJANGO_SECRET_KEY is not set: using the development key", stacklevel=1)
 
 DEBUG = envbool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+# Production behind a TLS-terminating proxy (BEHIND_TLS_PROXY=1): the proxy says the scheme in
+# X-Forwarded-Proto, cookies are HTTPS-only and browsers are told to stay on HTTPS (HSTS).
+if envbool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    # Load balancers probe these over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading into browsers cannot be undone quickly: an operator's explicit choice, not a default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SESSION_COOKIE_HTTPONLY = True
 
 INSTALLED_APPS = [
     "daphne",
@@ -28,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "channels",
+    "django_prometheus",
     "tenants",
     "providers",
     "usage",
@@ -35,6 +54,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last, so the Django request metrics time the whole stack.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "completions.middleware.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -43,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "gateway_project.urls"
@@ -81,12 +103,18 @@ if "pytest" in sys.modules:
         DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_run}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", 3)
+# The same backends, counting queries and errors for /metrics.
+_PROMETHEUS_DATABASES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_DATABASES.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 
 REDIS_URL = envstr("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -107,12 +135,21 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache",
             "LOCATION": "gateway",
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Budget alert e-mail.
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "gateway@localhost")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
@@ -140,6 +177,10 @@ REST_FRAMEWORK = {
 
 # Gateway behaviour.
 GATEWAY = {
+    # Brute force on keys: failed key checks per client address per minute before 429, and
+    # whether X-Forwarded-For (its last hop, the one our proxy added) names the client.
+    "AUTH_FAILURES_PER_MINUTE": envint("AUTH_FAILURES_PER_MINUTE", 20),
+    "TRUSTED_PROXY": envbool("TRUSTED_PROXY", False),
     # Seconds a process trusts its own copy of a key before asking the shared cache again;
     # this bounds how long a revoked key keeps working on another replica.
     "KEY_CACHE_LOCAL_TTL": envfloat("KEY_CACHE_LOCAL_TTL", 5.0),
@@ -167,8 +208,10 @@ GATEWAY = {
     # Rate limits: tokens counted toward TPM for the answer when a request sets no max_tokens.
     "TPM_DEFAULT_MAX_TOKENS": envint("TPM_DEFAULT_MAX_TOKENS", 256),
     # Redis on the hot path (limits, response cache): short timeouts, then serve without it
-    # and try it again after REDIS_RETRY_SECONDS.
+    # and try it again after REDIS_RETRY_SECONDS. Connecting (TCP + handshake, only for new
+    # pooled connections) gets longer, so a burst on a loaded host does not look like an outage.
     "REDIS_SOCKET_TIMEOUT": envfloat("REDIS_SOCKET_TIMEOUT", 0.25),
+    "REDIS_CONNECT_TIMEOUT": envfloat("REDIS_CONNECT_TIMEOUT", 1.0),
     "REDIS_RETRY_SECONDS": envfloat("REDIS_RETRY_SECONDS", 3.0),
     # Response cache: default TTL in seconds (a tenant's own TTL wins; 0 = off).
     "CACHE_TTL": envint("CACHE_TTL", 300),
@@ -178,11 +221,33 @@ GATEWAY = {
     "CACHE_WAIT_SECONDS": envfloat("CACHE_WAIT_SECONDS", 5.0),
 }
 
+# Observability: a bearer token for GET /metrics (unset: open), and whether spans may carry
+# prompts and completions (off: they never leave the gateway in telemetry).
+METRICS_TOKEN = envstr("METRICS_TOKEN")
+TRACE_CONTENT = envbool("GATEWAY_TRACE_CONTENT", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "message": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "stdout_json": {"class": "gateway_project.logs.StdoutHandler", "formatter": "message"},
+    },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # httpx logs every upstream call at INFO; the request log already says what matters.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # One JSON line per request (gateway_project/logs.py); REQUEST_LOG=0 silences it.
+        "gateway.requests": {
+            "handlers": ["stdout_json"],
+            "level": "INFO" if envbool("REQUEST_LOG", True) else "WARNING",
+            "propagate": False,
+        },
+    },
 }

@@ -5,15 +5,19 @@ from completions import views
 from usage import admin_views as usage_admin_views
 from usage import views as usage_views
 
+from . import exposition, openapi
+
 urlpatterns = [
     # Before admin.site.urls, whose admin/<app_label>/ pattern would claim these.
     path("admin/usage/report/", admin.site.admin_view(usage_admin_views.report), name="usage_report"),
     path("admin/usage/report/csv/", admin.site.admin_view(usage_admin_views.report_csv), name="usage_report_csv"),
     path("admin/", admin.site.urls),
     path("health", views.health),
+    path("metrics", exposition.view),
     path("v1/models", views.models),
     path("v1/chat/completions", views.chat_completions),
     path("v1/usage", usage_views.usage),
+    path("v1/openapi.json", openapi.view),
 ]
 
 handler400 = "completions.views.bad_request_handler"

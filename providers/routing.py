@@ -6,10 +6,16 @@ import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
+import orjson
+from django.conf import settings
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from gateway_project import metrics, telemetry
 from gateway_project.errors import GatewayError
 
 from . import adapters, breaker, transport
-from .types import ChatChunk, ChatRequest, ChatResponse, Target, UpstreamError, UpstreamRequest
+from .types import ChatChunk, ChatRequest, ChatResponse, Target, UpstreamError, UpstreamRequest, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ class StreamAnswer:
     parser: object  # the adapter's StreamParser
     upstream: object  # transport.UpstreamStream, closed by the caller
     attempts: list[Attempt] = field(default_factory=list)
+    span: trace.Span = trace.INVALID_SPAN  # the attempt's span, ended by the relay with the stream
 
 
 def order(targets: tuple[Target, ...], rng: random.Random | None = None) -> list[Target]:
@@ -52,11 +59,94 @@ def order(targets: tuple[Target, ...], rng: random.Random | None = None) -> list
     return ordered
 
 
-def _with_trace(upstream: UpstreamRequest, traceparent: str | None) -> UpstreamRequest:
-    if not traceparent:
-        return upstream
-    headers = dict(upstream.headers, traceparent=traceparent)
-    return UpstreamRequest(upstream.method, upstream.url, headers, upstream.body, upstream.stream)
+# OpenTelemetry GenAI names per provider kind: (gen_ai.provider.name, the older gen_ai.system).
+_GENAI_NAMES = {"azure": ("azure.ai.openai", "az.ai.openai")}
+
+
+def _request_attributes(req: ChatRequest, target: Target, index: int) -> dict:
+    provider_name, system = _GENAI_NAMES.get(target.kind, (target.kind, target.kind))
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider_name,
+        "gen_ai.system": system,
+        "gen_ai.request.model": target.upstream_model,
+        "gateway.route": target.public_model,
+        "gateway.provider": target.provider,
+        "gateway.cache": "miss",  # a cache hit never reaches a provider
+        "gateway.fallback_index": index,
+        "gateway.stream": req.stream,
+    }
+    if req.max_tokens is not None:
+        attributes["gen_ai.request.max_tokens"] = req.max_tokens
+    if req.temperature is not None:
+        attributes["gen_ai.request.temperature"] = req.temperature
+    if (scope := telemetry.scope()) is not None:
+        attributes["gateway.tenant"] = scope.tenant
+        attributes["gateway.request_id"] = scope.request_id
+    if settings.TRACE_CONTENT:
+        attributes["gen_ai.input.messages"] = orjson.dumps([m.to_openai() for m in req.messages]).decode()
+    return attributes
+
+
+def end_span(span: trace.Span, model: str, usage: Usage | None, finish_reasons: list[str], output: list[dict]) -> None:
+    """Close an attempt span with what the provider answered (GenAI response attributes)."""
+    if span.is_recording():
+        attributes: dict = {"gen_ai.response.finish_reasons": finish_reasons}
+        if model:
+            attributes["gen_ai.response.model"] = model
+        if usage is not None:
+            attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+            attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
+        if settings.TRACE_CONTENT:
+            attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
+        span.set_attributes(attributes)
+    span.end()
+
+
+class _Call:
+    """One provider attempt: its span (whose context goes upstream as traceparent), timing and metrics."""
+
+    def __init__(self, req: ChatRequest, target: Target, index: int):
+        self.target = target
+        self.started = time.monotonic()
+        self.span = telemetry.tracer().start_span(f"chat {target.upstream_model}", kind=SpanKind.CLIENT)
+        if self.span.is_recording():
+            self.span.set_attributes(_request_attributes(req, target, index))
+        if index:
+            metrics.FALLBACKS.labels(target.public_model, target.provider).inc()
+
+    def prepare(self, upstream: UpstreamRequest, callers_traceparent: str | None) -> UpstreamRequest:
+        traceparent = telemetry.traceparent_for(self.span, callers_traceparent)
+        if not traceparent:
+            return upstream
+        headers = dict(upstream.headers, traceparent=traceparent)
+        return UpstreamRequest(upstream.method, upstream.url, headers, upstream.body, upstream.stream)
+
+    def _attempt(self, outcome: str, status: int | None) -> Attempt:
+        seconds = time.monotonic() - self.started
+        metrics.ATTEMPT_SECONDS.labels(self.target.provider, outcome).observe(seconds)
+        metrics.note_breaker(self.target.provider)
+        return Attempt(self.target.provider, outcome, seconds, status)
+
+    def failed(self, err: UpstreamError) -> Attempt:
+        if not _callers_fault(err):
+            breaker.failure(self.target.provider)
+        if self.span.is_recording():
+            self.span.set_attribute("error.type", err.kind if err.status is None else str(err.status))
+            self.span.set_status(Status(StatusCode.ERROR, err.message))
+        self.span.end()
+        return self._attempt(err.kind, err.status)
+
+    def abandoned(self) -> None:
+        """The attempt ended with neither an answer nor an upstream error: the caller went away."""
+        if self.span.is_recording():
+            self.span.set_attribute("error.type", "cancelled")
+        self.span.end()
+        self._attempt("cancelled", None)
+
+    def succeeded(self, status: int) -> Attempt:
+        breaker.success(self.target.provider)
+        return self._attempt("ok", status)
 
 
 def caller_error(err: UpstreamError) -> GatewayError:
@@ -88,34 +178,42 @@ def _callers_fault(err: UpstreamError) -> bool:
     return err.kind == "http" and not err.retryable and err.status not in _PROVIDER_FAULT_STATUSES
 
 
-def _failed(target: Target, err: UpstreamError, started: float, attempts: list[Attempt]) -> None:
-    attempts.append(Attempt(target.provider, err.kind, time.monotonic() - started, err.status))
-    if not _callers_fault(err):
-        breaker.failure(target.provider)
+def _allowed(target: Target, attempts: list[Attempt]) -> bool:
+    if breaker.allow(target.provider):
+        return True
+    attempts.append(Attempt(target.provider, "skipped", 0.0))
+    return False
+
+
+def _response_output(response: ChatResponse) -> tuple[list[str], list[dict]]:
+    reasons = [c.finish_reason for c in response.choices if c.finish_reason]
+    return reasons, [c.message for c in response.choices]
 
 
 async def complete(req: ChatRequest, targets: tuple[Target, ...], traceparent: str | None = None) -> Answer:
     """Call the chain until one provider answers; raise a GatewayError when none does."""
     errors: list[UpstreamError] = []
     attempts: list[Attempt] = []
-    for target in order(targets):
-        if not breaker.allow(target.provider):
-            attempts.append(Attempt(target.provider, "skipped", 0.0))
+    for index, target in enumerate(order(targets)):
+        if not _allowed(target, attempts):
             continue
         adapter = adapters.get(target.kind)
-        started = time.monotonic()
+        call = _Call(req, target, index)
         try:
-            upstream = _with_trace(adapter.build_request(req, target, stream=False), traceparent)
+            upstream = call.prepare(adapter.build_request(req, target, stream=False), traceparent)
             status, body = await transport.send(target, upstream)
             response = adapter.parse_response(status, body, target)
         except UpstreamError as err:
-            _failed(target, err, started, attempts)
+            attempts.append(call.failed(err))
             if _callers_fault(err):
                 raise caller_error(err) from None
             errors.append(err)
             continue
-        breaker.success(target.provider)
-        attempts.append(Attempt(target.provider, "ok", time.monotonic() - started, status))
+        except BaseException:
+            call.abandoned()
+            raise
+        attempts.append(call.succeeded(status))
+        end_span(call.span, response.model, response.usage, *_response_output(response))
         return Answer(target, response, attempts)
     raise all_failed(errors)
 
@@ -145,30 +243,29 @@ async def open_stream(req: ChatRequest, targets: tuple[Target, ...], traceparent
     """Open a stream along the chain; fall back until the first chunk has arrived."""
     errors: list[UpstreamError] = []
     attempts: list[Attempt] = []
-    for target in order(targets):
-        if not breaker.allow(target.provider):
-            attempts.append(Attempt(target.provider, "skipped", 0.0))
+    for index, target in enumerate(order(targets)):
+        if not _allowed(target, attempts):
             continue
         adapter = adapters.get(target.kind)
-        started = time.monotonic()
+        call = _Call(req, target, index)
         upstream_stream = None
         try:
-            upstream = _with_trace(adapter.build_request(req, target, stream=True), traceparent)
+            upstream = call.prepare(adapter.build_request(req, target, stream=True), traceparent)
             upstream_stream = await transport.open_stream(target, upstream)
             chunks, events, parser = await _first_chunks(adapter, target, upstream_stream)
         except UpstreamError as err:
             if upstream_stream is not None:
                 await upstream_stream.aclose()
-            _failed(target, err, started, attempts)
+            attempts.append(call.failed(err))
             if _callers_fault(err):
                 raise caller_error(err) from None
             errors.append(err)
             continue
         except BaseException:
+            call.abandoned()
             if upstream_stream is not None:
                 await upstream_stream.aclose()
             raise
-        breaker.success(target.provider)
-        attempts.append(Attempt(target.provider, "ok", time.monotonic() - started, upstream_stream.status))
-        return StreamAnswer(target, chunks, events, parser, upstream_stream, attempts)
+        attempts.append(call.succeeded(upstream_stream.status))
+        return StreamAnswer(target, chunks, events, parser, upstream_stream, attempts, call.span)
     raise all_failed(errors)

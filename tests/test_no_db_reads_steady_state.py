@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _steady(settings):
     """Steady state: within the caches' lifetimes, however slow a loaded machine makes the loop."""
-    settings.GATEWAY = {**settings.GATEWAY, "KEY_CACHE_LOCAL_TTL": 300.0, "ROUTE_CACHE_TTL": 300.0}
+    settings.GATEWAY = {**settings.GATEWAY, "KEY_CACHE_LOCAL_TTL": 300.0, "ROUTE_CACHE_TTL": 300.0, "LEDGER_WRITER": False}
 
 
 async def test_models_reads_no_database_once_warm(async_client, acme, mock_provider):

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
+from gateway_project import metrics
+
 from .budget import month_spend, month_start
 
 log = logging.getLogger("gateway.alerts")
@@ -107,6 +109,7 @@ def _crossed(tenant, month: date, due: list[int]) -> list[Notice]:
             "budget alert: tenant %s reached %d%% of its %s USD budget for %s (spent %s USD)",
             tenant.slug, threshold, money(budget), f"{month:%Y-%m}", money(spent),
         )
+        metrics.BUDGET_ALERTS.labels(notice.tenant).inc()
         _submit(notice)
         notices.append(notice)
     return notices

@@ -1,0 +1,54 @@
+"""One structured JSON line per request on standard output: who, what, how it went. No secrets, no prompts."""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import orjson
+
+# settings.LOGGING sends this logger, message only, to standard output.
+log = logging.getLogger("gateway.requests")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLine:
+    request_id: str
+    tenant: str
+    key_prefix: str  # the non-secret first characters of the key, as shown in the admin
+    model: str
+    provider: str
+    status: int
+    error_type: str
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_estimated: bool
+    cost_usd: Decimal
+    latency_ms: int
+    ttft_ms: int | None
+    cache: str  # HIT or MISS, as in the x-cache header
+    streamed: bool
+    client_disconnected: bool
+    trace_id: str  # empty when the request was not traced
+
+
+class StdoutHandler(logging.StreamHandler):
+    """Writes to sys.stdout as it is at each line, not as it was when logging was configured."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def write(line: RequestLine) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    fields = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "event": "request", **asdict(line)}
+    fields["cost_usd"] = format(line.cost_usd, "f")
+    log.info(orjson.dumps(fields).decode())
