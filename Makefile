@@ -21,7 +21,7 @@ bootstrap: migrate
 	$(PY) manage.py bootstrap
 
 serve:
-	$(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) gateway_project.asgi:application
+	$(PY) -m gateway_project.serve -b 127.0.0.1 -p $(PORT) gateway_project.asgi:application
 
 ## run: install, migrate, create demo data (printing the demo key once), serve on 127.0.0.1:$(PORT)
 run: bootstrap serve

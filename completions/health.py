@@ -7,6 +7,8 @@ import uuid
 from django.core.cache import cache
 from django.db import connection
 
+from providers import routes
+
 
 def check_database() -> dict:
     started = time.monotonic()
@@ -30,11 +32,11 @@ def check_cache() -> dict:
 
 
 def report() -> tuple[int, dict]:
-    """200 when the database answers (cache trouble only degrades), else 503."""
+    """200 while this process can serve (a database outage only degrades once routes are loaded); else 503."""
     database, cache_state = check_database(), check_cache()
-    if database["status"] != "ok":
+    if database["status"] != "ok" and not routes.loaded():
         status, code = "down", 503
-    elif cache_state["status"] != "ok":
+    elif database["status"] != "ok" or cache_state["status"] != "ok":
         status, code = "degraded", 200
     else:
         status, code = "ok", 200

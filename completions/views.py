@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from gateway_project.errors import GatewayError, error_response, method_not_allowed, not_found, too_large
 from providers import routes
 from tenants.auth import authenticate
+from tenants.bruteforce import client_address
 
 from . import health as health_checks
 from . import service
@@ -64,7 +65,7 @@ async def models(request):
     if request.method != "GET":
         return error_response(method_not_allowed(request.method))
     try:
-        principal = await authenticate(request.headers)
+        principal = await authenticate(request.headers, client_address(request))
     except GatewayError as err:
         return error_response(err)
     table = await routes.table()
@@ -89,7 +90,7 @@ async def chat_completions(request):
         return error_response(method_not_allowed(request.method))
     ctx = Context.new(request.headers)
     try:
-        principal = await authenticate(request.headers)
+        principal = await authenticate(request.headers, client_address(request))
         try:
             body = _body(request)
         except GatewayError as err:

@@ -55,6 +55,11 @@ def refresh() -> dict[str, tuple[Target, ...]]:
     return table
 
 
+def loaded() -> bool:
+    """Whether this process holds a route table it can serve from without the database."""
+    return bool(_table)
+
+
 def invalidate() -> None:
     global _loaded_at
     _loaded_at = float("-inf")

@@ -17,7 +17,7 @@ from django.core.cache import cache
 
 from gateway_project.errors import GatewayError, forbidden, unauthorized
 
-from . import keys
+from . import bruteforce, keys
 from .models import ApiKey
 from .principal import Principal
 
@@ -127,11 +127,23 @@ def clear_local() -> None:
     _local.clear()
 
 
-async def authenticate(headers) -> Principal:
-    """The Principal for the request's key, or a GatewayError (401/403)."""
+async def authenticate(headers, client: str | None = None) -> Principal:
+    """The Principal for the request's key, or a GatewayError (401/403; 429 for a `client` address guessing keys)."""
     raw = extract_key(headers)
     if not raw:
         raise unauthorized("Missing API key: send X-API-Key or Authorization: Bearer.")
+    if client is None:
+        return await _check_key(raw)
+    bruteforce.check(client)
+    try:
+        return await _check_key(raw)
+    except GatewayError as err:
+        if err.status == 401:
+            await bruteforce.failed(client)
+        raise
+
+
+async def _check_key(raw: str) -> Principal:
     principal = await lookup(keys.digest(raw))
     if principal is None or principal.revoked:
         raise unauthorized("Invalid API key.")

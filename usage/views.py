@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from gateway_project.errors import GatewayError, bad_request, error_response, method_not_allowed
 from tenants.auth import authenticate
+from tenants.bruteforce import client_address
 from tenants.principal import Principal
 
 from . import exports, reports
@@ -85,7 +86,7 @@ async def usage(request):
     if request.method != "GET":
         return error_response(method_not_allowed(request.method))
     try:
-        principal = await authenticate(request.headers)
+        principal = await authenticate(request.headers, client_address(request))
         query = parse_query(request.GET)
     except GatewayError as err:
         return error_response(err)

@@ -1,0 +1,116 @@
+"""Graceful shutdown: on SIGTERM refuse new requests (503), let open ones finish, flush the ledger, stop.
+
+`graceful(app)` wraps the ASGI application and counts requests in flight; `Drain.begin()` starts
+the drain and calls `stop` once nothing is in flight or DRAIN_SECONDS have passed. The Daphne
+wiring (signals, the Twisted reactor) lives in gateway_project/serve.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+
+import orjson
+
+from .env import envfloat
+
+log = logging.getLogger("gateway.shutdown")
+
+_CUT_GRACE = 3.0  # seconds cut requests get to record their usage
+
+_REFUSAL = orjson.dumps(
+    {"error": {"message": "The gateway is shutting down; retry on another replica.", "type": "service_unavailable",
+               "code": "shutting_down"}}
+)
+
+
+class Drain:
+    """Requests in flight, and whether new ones are refused."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.draining = False
+        self.cut = asyncio.Event()  # set at the drain timeout: open requests see a client disconnect
+        self.task: asyncio.Task | None = None  # the drain, held so it is not garbage-collected
+
+    def begin(self, stop: Callable[[], None], seconds: float | None = None) -> asyncio.Task | None:
+        """Refuse new requests; call `stop` when the open ones are done (or the time is up)."""
+        if self.draining:
+            return None
+        self.draining = True
+        seconds = envfloat("DRAIN_SECONDS", 20.0) if seconds is None else seconds
+        log.warning("draining: %d requests in flight, waiting up to %.0fs", self.in_flight, seconds)
+        self.task = asyncio.get_running_loop().create_task(self._finish(stop, seconds))
+        return self.task
+
+    async def _finish(self, stop: Callable[[], None], seconds: float) -> None:
+        await self._settle(seconds)
+        if self.in_flight:
+            # As if their clients had left: Django cancels the views, and streams bill in `finally`.
+            log.warning("drain timeout: cutting %d open requests", self.in_flight)
+            self.cut.set()
+            await self._settle(_CUT_GRACE)
+        await asyncio.to_thread(flush_ledger)
+        stop()
+
+    async def _settle(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def receive(self, receive):
+        """The next ASGI event, or a disconnect once open requests are cut."""
+        if self.cut.is_set():
+            return {"type": "http.disconnect"}
+        message = asyncio.ensure_future(receive())
+        cut = asyncio.ensure_future(self.cut.wait())
+        try:
+            await asyncio.wait((message, cut), return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when Django cancels its disconnect listener: leave no waiter behind
+            cut.cancel()
+            received = message.done()
+            if not received:
+                message.cancel()
+        return message.result() if received else {"type": "http.disconnect"}
+
+
+def flush_ledger() -> None:
+    """Write every queued usage entry now; what fails stays queued for the exit flush."""
+    from usage import ledger
+
+    try:
+        written = ledger.flush()
+        log.warning("drained: %d ledger entries written", written)
+    except Exception:
+        log.error("ledger flush at shutdown failed; %d entries left for the exit flush", ledger.pending(), exc_info=True)
+
+
+drain = Drain()
+
+
+async def _refuse(send) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"), (b"connection", b"close")],
+    })
+    await send({"type": "http.response.body", "body": _REFUSAL})
+
+
+def graceful(app, state: Drain = drain):
+    """The ASGI app, counting HTTP requests in flight and answering 503 while draining."""
+
+    async def application(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        if state.draining:
+            return await _refuse(send)
+        state.in_flight += 1
+        try:
+            return await app(scope, partial(state.receive, receive), send)
+        finally:
+            state.in_flight -= 1
+
+    return application

@@ -1,0 +1,92 @@
+"""SIGTERM with streams in flight: new requests get 503, open streams finish, the ledger is flushed, exit 0."""
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from usage.models import UsageRecord
+
+from .conftest import add_route, chat_body, make_tenant
+from .live import ROOT, GatewayServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class DrainingGateway(GatewayServer):
+    """The gateway under `python -m gateway_project.serve`, the entry point with graceful shutdown."""
+
+    def start(self, timeout: float = 20.0) -> "DrainingGateway":
+        cmd = [sys.executable, "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(self.port),
+               "gateway_project.asgi:application"]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.proc.stderr.read().decode(errors="replace")[-2000:]
+            try:
+                httpx.get(f"{self.url}/health", timeout=1.0)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gateway did not start in time")
+
+
+def read_stream(url: str, key: str, started: threading.Event, out: list) -> None:
+    with httpx.Client(timeout=15) as client:
+        with client.stream("POST", f"{url}/v1/chat/completions", json=chat_body("chat", stream=True),
+                           headers={"X-API-Key": key}) as response:
+            body = b""
+            for part in response.iter_bytes():
+                started.set()
+                body += part
+            out.append((response.status_code, response.headers["x-request-id"], body))
+
+
+def test_sigterm_lets_open_streams_finish_and_refuses_new_requests(upstream):
+    add_route(upstream, "openai", "chat")
+    tenant = make_tenant("acme")
+    upstream.set_mode("slow", delay=0.3)  # each stream takes about two seconds
+    results: list = []
+    # The writer would wait a minute: only the shutdown flush can write the rows.
+    with DrainingGateway(env={"LEDGER_FLUSH_INTERVAL": "60", "DRAIN_SECONDS": "10"}) as server:
+        events = [threading.Event() for _ in range(3)]
+        threads = [threading.Thread(target=read_stream, args=(server.url, tenant.raw, e, results)) for e in events]
+        for thread in threads:
+            thread.start()
+        assert all(e.wait(10) for e in events), "streams did not start"
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        refused = httpx.post(f"{server.url}/v1/chat/completions", json=chat_body("chat"),
+                             headers={"X-API-Key": tenant.raw}, timeout=5)
+        health = httpx.get(f"{server.url}/health", timeout=5)
+        for thread in threads:
+            thread.join(15)
+        assert server.proc.wait(15) == 0
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "shutting_down"
+    assert health.status_code == 503  # load balancers route away
+    assert len(results) == 3
+    assert all(status == 200 and body.endswith(b"data: [DONE]\n\n") for status, _, body in results)
+    ids = {request_id for _, request_id, _ in results}
+    assert set(UsageRecord.objects.values_list("request_id", flat=True)) == ids
+
+
+def test_open_streams_past_the_drain_timeout_are_cut_and_still_billed(upstream):
+    add_route(upstream, "openai", "chat")
+    tenant = make_tenant("acme")
+    upstream.set_mode("slow", delay=2.0)  # far longer than the drain allows
+    results: list = []
+    with DrainingGateway(env={"LEDGER_FLUSH_INTERVAL": "60", "DRAIN_SECONDS": "1"}) as server:
+        started = threading.Event()
+        thread = threading.Thread(target=read_stream, args=(server.url, tenant.raw, started, results))
+        thread.start()
+        assert started.wait(10)
+        began = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(15) == 0
+        assert time.monotonic() - began < 6
+        thread.join(10)
+    assert UsageRecord.objects.count() == 1
