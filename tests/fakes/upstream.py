@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from .wire import Call, completion, dumps, error_body, error_frame, refusal, stream_frames
+
 MODES = frozenset({"ok", "500", "429", "400", "hang", "garbage", "cut", "slow", "error_event"})
 _AZURE = re.compile(r"/openai/deployments/([^/]+)/chat/completions$")
 _POLL = 0.05  # seconds between checks for a closed client or a stopping server
@@ -187,6 +189,7 @@ def _check(mode: str) -> None:
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # many concurrent clients connect at once in the stream tests
     daemon_threads = True
     fake: FakeUpstream
 
@@ -394,164 +397,3 @@ def _flavor(request: Recorded) -> tuple[str | None, str | None]:
 def _include_usage(body: dict | None) -> bool:
     options = (body or {}).get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
-
-
-# Wire formats: what each provider really sends.
-
-@dataclass(frozen=True)
-class Call:
-    flavor: str  # openai | azure | anthropic
-    model: str
-    stream: bool
-    include_usage: bool
-
-
-def dumps(payload: dict) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode()
-
-
-def _openai_error(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-def _anthropic_error(type_: str, message: str) -> dict:
-    return {"type": "error", "error": {"type": type_, "message": message}}
-
-
-def refusal(flavor: str, request: Recorded, api_key: str | None) -> tuple[int, dict] | None:
-    """The 400/401 a real provider gives for a missing header, a wrong key or a body it cannot read."""
-    headers, body = request.headers, request.body
-    if flavor == "anthropic":
-        if "anthropic-version" not in headers:
-            return 400, _anthropic_error("invalid_request_error", "anthropic-version: header is required")
-        if api_key is not None and headers.get("x-api-key") != api_key:
-            return 401, _anthropic_error("authentication_error", "invalid x-api-key")
-        if body is None or not isinstance(body.get("messages"), list) or "max_tokens" not in body:
-            return 400, _anthropic_error("invalid_request_error", "messages and max_tokens: Field required")
-        return None
-    if flavor == "azure":
-        if "api-version" not in request.query:
-            return 404, {"error": {"code": "404", "message": "Resource not found"}}
-        if api_key is not None and headers.get("api-key") != api_key:
-            return 401, {"error": {"code": "401", "message": "Access denied due to invalid subscription key."}}
-    elif api_key is not None and headers.get("authorization") != f"Bearer {api_key}":
-        return 401, _openai_error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-    if body is None or not isinstance(body.get("messages"), list) or (flavor == "openai" and "model" not in body):
-        return 400, _openai_error("We could not parse the JSON body of your request.", "invalid_request_error")
-    return None
-
-
-def error_body(flavor: str, status: int) -> dict:
-    """The error a provider sends with a 500, a 429 or a caller-fault 400."""
-    if flavor == "anthropic":
-        return {
-            500: _anthropic_error("api_error", "Internal server error"),
-            429: _anthropic_error("rate_limit_error", "Number of request tokens has exceeded your rate limit."),
-            400: _anthropic_error("invalid_request_error", "temperature: range: 0..1"),
-        }[status]
-    if flavor == "azure" and status == 429:
-        return {"error": {"code": "429", "message": "Requests have exceeded the call rate limit. Retry after 1 second."}}
-    return {
-        500: _openai_error("The server had an error while processing your request.", "server_error"),
-        429: _openai_error("Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
-        400: _openai_error("Invalid value for 'temperature': must be between 0 and 2.", "invalid_request_error",
-                           "invalid_value", "temperature"),
-    }[status]
-
-
-def _text(call: Call, fake: FakeUpstream) -> str:
-    return fake.reply if fake.reply is not None else f"Hello from fake-{call.flavor}"
-
-
-def _pieces(text: str) -> list[str]:
-    words = text.split(" ")
-    return [words[0]] + [f" {w}" for w in words[1:]]
-
-
-def _ident(call: Call, fake: FakeUpstream) -> str:
-    return f"msg_fake{fake.calls:04d}" if call.flavor == "anthropic" else f"chatcmpl-fake{fake.calls:04d}"
-
-
-def completion(call: Call, fake: FakeUpstream) -> dict:
-    """A whole, non-streamed answer."""
-    text, prompt, completion_tokens = _text(call, fake), fake.prompt_tokens, fake.completion_tokens
-    if call.flavor == "anthropic":
-        return {
-            "id": _ident(call, fake), "type": "message", "role": "assistant", "model": call.model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": prompt, "output_tokens": completion_tokens},
-        }
-    return {
-        "id": _ident(call, fake), "object": "chat.completion", "created": int(time.time()), "model": call.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt + completion_tokens},
-        "system_fingerprint": "fp_fake",
-    }
-
-
-def _frame(payload: dict, event: str | None = None) -> bytes:
-    head = f"event: {event}\n".encode() if event else b""
-    return head + b"data: " + dumps(payload) + b"\n\n"
-
-
-def stream_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]:
-    """Every SSE frame of a streamed answer, and the index of the first frame with text."""
-    if call.flavor == "anthropic":
-        return _anthropic_frames(call, fake)
-    ident, created = _ident(call, fake), int(time.time())
-
-    def chunk(choices: list, **extra) -> bytes:
-        out = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": call.model,
-               "system_fingerprint": "fp_fake", "choices": choices}
-        if call.include_usage:
-            out["usage"] = None
-        return _frame({**out, **extra})
-
-    def delta(content: dict, finish_reason: str | None = None) -> list:
-        return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish_reason}]
-
-    frames = []
-    if call.flavor == "azure":  # Azure leads with a choice-less content-filter chunk
-        frames.append(_frame({"choices": [], "created": 0, "id": "", "model": "", "object": "",
-                              "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}))
-    frames.append(chunk(delta({"role": "assistant", "content": "", "refusal": None})))
-    first_text = len(frames)
-    frames += [chunk(delta({"content": piece})) for piece in _pieces(_text(call, fake))]
-    frames.append(chunk(delta({}, "stop")))
-    if call.include_usage:
-        usage = {"prompt_tokens": fake.prompt_tokens, "completion_tokens": fake.completion_tokens,
-                 "total_tokens": fake.prompt_tokens + fake.completion_tokens}
-        frames.append(chunk([], usage=usage))
-    frames.append(b"data: [DONE]\n\n")
-    return frames, first_text
-
-
-def _anthropic_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]:
-    message = {"id": _ident(call, fake), "type": "message", "role": "assistant", "model": call.model,
-               "content": [], "stop_reason": None, "stop_sequence": None,
-               "usage": {"input_tokens": fake.prompt_tokens, "output_tokens": 1}}
-    frames = [
-        _frame({"type": "message_start", "message": message}, "message_start"),
-        _frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-               "content_block_start"),
-        _frame({"type": "ping"}, "ping"),
-    ]
-    first_text = len(frames)
-    frames += [_frame({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                      "content_block_delta") for piece in _pieces(_text(call, fake))]
-    frames += [
-        _frame({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-        _frame({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": fake.completion_tokens}}, "message_delta"),
-        _frame({"type": "message_stop"}, "message_stop"),
-    ]
-    return frames, first_text
-
-
-def error_frame(flavor: str) -> bytes:
-    """The error event a provider sends when it fails mid-stream."""
-    if flavor == "anthropic":
-        return _frame(_anthropic_error("overloaded_error", "Overloaded"), "error")
-    return _frame(_openai_error("The server had an error while processing your request.", "server_error"))
