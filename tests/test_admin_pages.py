@@ -1,5 +1,4 @@
 """Admin pages load for every model, show no secrets, and keep the usage ledger read-only."""
-import os
 from datetime import datetime, timezone as dt_timezone
 
 import pytest

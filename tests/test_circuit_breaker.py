@@ -1,6 +1,5 @@
 """A provider that keeps failing is skipped for a cool-down, then tried again."""
 import pytest
-from asgiref.sync import sync_to_async
 
 from providers import breaker
 

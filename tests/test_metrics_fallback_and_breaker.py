@@ -1,6 +1,5 @@
 """Failed attempts, fallbacks and an opening circuit breaker show on GET /metrics."""
 import pytest
-from asgiref.sync import sync_to_async
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import add_route, chat_body, post_chat

@@ -3,7 +3,6 @@ import json
 import logging
 
 import pytest
-from asgiref.sync import sync_to_async
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
