@@ -56,6 +56,10 @@ BREAKER_STATE = Gauge(
     ["provider"], multiprocess_mode="livemax",
 )
 LEDGER_QUEUE = Gauge("gateway_ledger_queue_length", "Usage entries waiting to be written.", multiprocess_mode="livesum")
+REDIS_FALLBACK = Gauge(
+    "gateway_redis_fallback", "1 while Redis is unreachable and limits and cache run per process.",
+    multiprocess_mode="livemax",
+)
 
 _BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 _breakers_seen: set[str] = set()

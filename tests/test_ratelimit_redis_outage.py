@@ -10,6 +10,7 @@ import pytest
 import redis
 from asgiref.sync import sync_to_async
 
+from gateway_project import metrics
 from tenants import ratelimit
 from tests.live import free_port
 
@@ -80,12 +81,14 @@ async def test_it_keeps_serving_without_redis_and_shares_limits_again_when_it_re
         assert time.monotonic() - started < 2
         time.sleep(0.25)  # past REDIS_RETRY_SECONDS: each request tries Redis again
     assert ratelimit.shared_redis.down
+    assert metrics.REDIS_FALLBACK._value.get() == 1
     assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1
 
     throwaway.start()
     time.sleep(0.25)
     assert (await post_chat(async_client, tenant, chat_body())).status_code == 200
     assert not ratelimit.shared_redis.down
+    assert metrics.REDIS_FALLBACK._value.get() == 0
     assert throwaway.count(key) == 1  # counted in Redis again, shared by every replica
 
 
