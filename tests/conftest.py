@@ -165,3 +165,12 @@ def gateway(transactional_db):
 
     with GatewayServer() as server:
         yield server
+
+
+@pytest.fixture
+def cached_route(upstream, settings, db):
+    """Model "gpt-test" on the fake provider "fake", with the response cache on (60 s)."""
+    settings.GATEWAY = {**settings.GATEWAY, "CACHE_TTL": 60}
+    provider = Provider.objects.create(name="fake", kind="openai", base_url=upstream.base_url("openai"), timeout_seconds=5)
+    ModelRoute.objects.create(public_name="gpt-test", provider=provider, upstream_model="gpt-4o-mini")
+    return upstream

@@ -4,23 +4,12 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from providers.models import ModelRoute, Provider
-from tests.fakes.upstream import FakeUpstream
 from usage import ledger
 from usage.models import UsageRecord
 
 from .conftest import chat_body, make_tenant, post_chat
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def upstream(db, settings):
-    settings.GATEWAY = {**settings.GATEWAY, "CACHE_TTL": 60}
-    with FakeUpstream() as fake:
-        provider = Provider.objects.create(name="fake", kind="openai", base_url=fake.base_url("openai"), timeout_seconds=5)
-        ModelRoute.objects.create(public_name="gpt-test", provider=provider, upstream_model="gpt-4o-mini")
-        yield fake
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("cached_route")]
 
 
 async def test_the_second_identical_request_is_a_hit_without_an_upstream_call(async_client, upstream):

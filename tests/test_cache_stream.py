@@ -9,12 +9,10 @@ from asgiref.sync import sync_to_async
 
 from completions import cache
 from completions.validation import parse_chat_request
-from providers.models import ModelRoute, Provider
-from tests.fakes.upstream import FakeUpstream
 
 from .conftest import chat_body, make_tenant, post_chat
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("cached_route")]
 
 
 async def events(response) -> list:
@@ -31,15 +29,6 @@ async def stored(tenant, body: dict) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the streamed answer was never stored")
-
-
-@pytest.fixture
-def upstream(db, settings):
-    settings.GATEWAY = {**settings.GATEWAY, "CACHE_TTL": 60}
-    with FakeUpstream() as fake:
-        provider = Provider.objects.create(name="fake", kind="openai", base_url=fake.base_url("openai"), timeout_seconds=5)
-        ModelRoute.objects.create(public_name="gpt-test", provider=provider, upstream_model="gpt-4o-mini")
-        yield fake
 
 
 async def test_a_streamed_request_replays_a_stored_answer_as_sse(async_client, upstream):

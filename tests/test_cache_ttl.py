@@ -6,21 +6,10 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from providers.models import ModelRoute, Provider
-from tests.fakes.upstream import FakeUpstream
 
 from .conftest import chat_body, make_tenant, post_chat
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def upstream(db, settings):
-    settings.GATEWAY = {**settings.GATEWAY, "CACHE_TTL": 60}
-    with FakeUpstream() as fake:
-        provider = Provider.objects.create(name="fake", kind="openai", base_url=fake.base_url("openai"), timeout_seconds=5)
-        ModelRoute.objects.create(public_name="gpt-test", provider=provider, upstream_model="gpt-4o-mini")
-        yield fake
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("cached_route")]
 
 
 BODY = chat_body("gpt-test", temperature=0)
