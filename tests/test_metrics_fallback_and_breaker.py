@@ -1,20 +1,10 @@
 """Failed attempts, fallbacks and an opening circuit breaker show on GET /metrics."""
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import add_route, chat_body, post_chat
+from .promtext import value
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples called `name` whose labels include `labels`."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 async def scrape(client) -> str:

@@ -1,24 +1,14 @@
 """With PROMETHEUS_MULTIPROC_DIR, a scrape of any gateway process adds up the requests of all of them."""
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import chat_body
 from .live import GatewayServer
+from .promtext import value
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LABELS = {"tenant": "acme", "model": "mock-small", "provider": "mock", "status_class": "2xx"}
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples called `name` whose labels include `labels`."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 def test_each_process_sees_the_requests_of_both(acme, mock_provider, tmp_path):
