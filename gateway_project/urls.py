@@ -3,6 +3,7 @@ from django.urls import path
 
 from completions import views
 from usage import admin_views as usage_admin_views
+from usage import dashboard
 from usage import views as usage_views
 
 from . import exposition, openapi
@@ -11,6 +12,8 @@ urlpatterns = [
     # Before admin.site.urls, whose admin/<app_label>/ pattern would claim these.
     path("admin/usage/report/", admin.site.admin_view(usage_admin_views.report), name="usage_report"),
     path("admin/usage/report/csv/", admin.site.admin_view(usage_admin_views.report_csv), name="usage_report_csv"),
+    # The admin index with the gateway dashboard; admin:index still reverses to /admin/.
+    path("admin/", admin.site.admin_view(dashboard.admin_index)),
     path("admin/", admin.site.urls),
     path("health", views.health),
     path("metrics", exposition.view),

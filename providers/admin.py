@@ -1,10 +1,14 @@
 """Admin for providers and model routes; a provider shows the name of its secret's variable, never the secret."""
 import os
+from datetime import UTC, datetime
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html
 
-from . import services
+from usage import dashboard
+
+from . import breaker, services
 from .models import ModelRoute, Provider
 
 
@@ -35,11 +39,50 @@ class ModelRouteInline(admin.TabularInline):
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
-    list_display = ["name", "kind", "base_url", "api_key_env", "secret_present", "timeout_seconds", "enabled"]
+    list_display = [
+        "name", "kind", "base_url", "api_key_env", "secret_present", "timeout_seconds", "enabled",
+        "breaker_state", "recent_errors",
+    ]
     list_filter = ["kind", "enabled"]
     search_fields = ["name", "base_url"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["breaker_state", "recent_errors", "created_at", "updated_at"]
     inlines = [ModelRouteInline]
+    actions = ["disable_selected", "enable_selected"]
+
+    def get_queryset(self, request):
+        return dashboard.with_recent_errors(super().get_queryset(request), datetime.now(UTC))
+
+    @admin.display(description="breaker (this process)")
+    def breaker_state(self, provider):
+        """Each replica keeps its own breaker; the ledger's error rate beside it covers them all."""
+        state = breaker.state(provider.name)
+        label = state.replace("_", "-")
+        return format_html('<strong style="color: var(--error-fg)">{}</strong>', label) if state != "closed" else label
+
+    @admin.display(description=f"5xx, last {dashboard.HEALTH_WINDOW.seconds // 60} min")
+    def recent_errors(self, provider):
+        if not provider.recent_requests:
+            return "no requests"
+        rate = 100 * provider.recent_errors / provider.recent_requests
+        return f"{provider.recent_errors} of {provider.recent_requests} ({rate:.0f}%)"
+
+    def _set_enabled(self, request, queryset, enabled: bool) -> int:
+        """Save each provider, so the route table reloads (providers/signals.py) and the change is logged."""
+        changed = 0
+        for provider in queryset.filter(enabled=not enabled):
+            provider.enabled = enabled
+            provider.save(update_fields=["enabled", "updated_at"])
+            self.log_change(request, provider, "Enabled." if enabled else "Disabled.")
+            changed += 1
+        return changed
+
+    @admin.action(description="Disable selected providers (their routes stop taking traffic)", permissions=["change"])
+    def disable_selected(self, request, queryset):
+        self.message_user(request, f"Disabled {self._set_enabled(request, queryset, False)} provider(s).", messages.SUCCESS)
+
+    @admin.action(description="Enable selected providers", permissions=["change"])
+    def enable_selected(self, request, queryset):
+        self.message_user(request, f"Enabled {self._set_enabled(request, queryset, True)} provider(s).", messages.SUCCESS)
 
     @admin.display(description="secret set here", boolean=True)
     def secret_present(self, provider):

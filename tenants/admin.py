@@ -1,9 +1,13 @@
 """Admin for tenants and keys: a key's secret is shown once, on the page after it is made; its digest never."""
+from datetime import UTC, datetime
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.utils import formats, timezone
+
+from usage import dashboard
 
 from . import keys, services
 from .models import ApiKey, Tenant
@@ -11,12 +15,13 @@ from .models import ApiKey, Tenant
 KEY_CREATED_TEMPLATE = "admin/tenants/apikey/key_created.html"
 
 
-def last_used(key: ApiKey):
-    """When the key was last used, from its side table (None if never)."""
+def last_used(key: ApiKey) -> str:
+    """When the key was last used, from its side table, formatted (read-only form fields would show it raw)."""
     try:
-        return key.last_used.last_used_at
+        used_at = key.last_used.last_used_at
     except ApiKey.last_used.RelatedObjectDoesNotExist:
-        return None
+        return "never"
+    return formats.localize(timezone.template_localtime(used_at))
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -41,7 +46,7 @@ class ApiKeyInline(admin.TabularInline):
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "active", "rpm_limit", "tpm_limit", "monthly_budget_usd", "budget_is_hard", "created_at"]
-    list_filter = ["active", "budget_is_hard"]
+    list_filter = ["active", "budget_is_hard", "created_at"]
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ApiKeyInline]
@@ -54,6 +59,12 @@ class TenantAdmin(admin.ModelAdmin):
         ),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The change page, headed by the tenant's month at a glance for those who may see usage."""
+        if obj is not None and request.user.has_perm("usage.view_usagerecord"):
+            context["glance"] = dashboard.glance(obj, datetime.now(UTC))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 class KeyStateFilter(admin.SimpleListFilter):

@@ -14,9 +14,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections, transaction
@@ -50,6 +51,9 @@ class LedgerEntry:
     created_at: datetime
 
 
+_FIELDS = tuple(f.name for f in fields(LedgerEntry))
+_values = attrgetter(*_FIELDS)
+
 _queue: deque[LedgerEntry] = deque()
 _flush_lock = threading.Lock()
 _start_lock = threading.Lock()
@@ -72,8 +76,18 @@ def pending() -> int:
 
 
 def discard() -> None:
-    """Drop everything queued (tests only)."""
+    """Drop everything queued, and what alerts remember of tenants' spend (tests only)."""
+    from . import alerts
+
     _queue.clear()
+    alerts.forget()
+
+
+def _row(entry: LedgerEntry):
+    """A UsageRecord from the entry's fields as they are (dataclasses.asdict would deep-copy each value)."""
+    from .models import UsageRecord
+
+    return UsageRecord(**dict(zip(_FIELDS, _values(entry))))
 
 
 def _take(limit: int) -> list[LedgerEntry]:
@@ -87,7 +101,7 @@ def _write(batch: list[LedgerEntry]) -> None:
     from .models import UsageRecord
 
     try:
-        UsageRecord.objects.bulk_create([UsageRecord(**asdict(e)) for e in batch], ignore_conflicts=True)
+        UsageRecord.objects.bulk_create([_row(e) for e in batch], ignore_conflicts=True)
     except (IntegrityError, DataError):
         _write_one_by_one(batch)
     _touch_keys(batch)
@@ -100,7 +114,7 @@ def _write_one_by_one(batch: list[LedgerEntry]) -> None:
     for entry in batch:
         try:
             with transaction.atomic():
-                UsageRecord.objects.bulk_create([UsageRecord(**asdict(entry))], ignore_conflicts=True)
+                UsageRecord.objects.bulk_create([_row(entry)], ignore_conflicts=True)
         except (IntegrityError, DataError):
             log.error("ledger: dropping an entry the database refuses: %r", entry, exc_info=True)
 
@@ -109,7 +123,7 @@ def _after_write(batch: list[LedgerEntry]) -> None:
     from . import alerts
 
     try:
-        alerts.check(batch)
+        alerts.check(alerts.worth_checking(batch))
     except Exception:  # alerts are retried with the next batch of the tenant; the ledger goes on
         log.warning("budget alert check failed", exc_info=True)
 
