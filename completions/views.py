@@ -1,6 +1,8 @@
 """HTTP views: authenticate, validate, call one function, render."""
 from __future__ import annotations
 
+from typing import Callable
+
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -88,16 +90,24 @@ def _body(request) -> bytes:
 async def chat_completions(request):
     if request.method != "POST":
         return error_response(method_not_allowed(request.method))
-    ctx = Context.new(request.headers)
+    return _render(await chat_reply(request.headers, client_address(request), lambda: _body(request)))
+
+
+def error_reply(err: GatewayError) -> Reply:
+    return Reply(err.status, err.headers, body=orjson.dumps(err.payload()))
+
+
+async def chat_reply(headers, address: str, read_body: Callable[[], bytes]) -> Reply:
+    """A chat completion from headers and body, errors included as JSON replies (Django view and raw ASGI path)."""
+    ctx = Context.new(headers)
     try:
-        principal = await authenticate(request.headers, client_address(request))
+        principal = await authenticate(headers, address)
         try:
-            body = _body(request)
+            body = read_body()
         except GatewayError as err:
             service.reject(principal, ctx, err)
             raise
-        reply = await service.handle(principal, body, ctx)
+        return await service.handle(principal, body, ctx)
     except GatewayError as err:
         err.headers.setdefault("x-request-id", ctx.request_id)
-        return error_response(err)
-    return _render(reply)
+        return error_reply(err)

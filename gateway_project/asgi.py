@@ -1,11 +1,25 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels."""
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up first)
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from usage import live  # noqa: E402
+
+from . import api_asgi, metrics, routing, telemetry  # noqa: E402
+
+# Before the handler builds its middleware chain, which the Django instrumentation joins.
+telemetry.setup()
+metrics.start_sampler()
+# The admin's CSS and JavaScript come from the installed apps; nothing else serves /static/ under Daphne.
+# The API goes the lean way (api_asgi.py); the admin and the rest through the full stack.
+django_asgi_app = api_asgi.dispatch(ASGIStaticFilesHandler(ASGIHandler()))
+
+live.install()
+application = live.serving(ProtocolTypeRouter({"http": django_asgi_app, "websocket": routing.websocket_application}))

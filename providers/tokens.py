@@ -1,10 +1,14 @@
-"""Token counting with a real BPE (o200k_base), embedded in the package: no download."""
+"""Token counts: cheap pre-request estimates, and a real BPE (o200k_base, embedded: no download) loaded on first use.
+
+The BPE costs ~135 MB per process once loaded, so the request path never needs it: admission
+uses `estimate` (OpenAI's own rate-limit heuristic) and budgets `upper_bound`. Only a stream
+that reports no usage, a client that left before usage came, and the mock provider load it.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-
-import bpe_openai
 
 from .types import Message
 
@@ -15,6 +19,8 @@ PER_REPLY = 3
 
 @lru_cache(maxsize=1)
 def _encoding():
+    import bpe_openai
+
     return bpe_openai.get_encoding("o200k_base")
 
 
@@ -42,3 +48,44 @@ def count_messages(messages: tuple[Message, ...] | list[Message]) -> int:
         if m.tool_calls:
             total += sum(count_text(str(call)) for call in m.tool_calls)
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSize:
+    """A prompt measured without a tokenizer: its text in characters and UTF-8 bytes, plus the chat format's tokens."""
+
+    chars: int
+    utf8_bytes: int
+    overhead: int
+
+    def estimate(self) -> int:
+        """OpenAI's rate-limit estimate: characters / 4, rounded up, plus the per-message tokens."""
+        return -(-self.chars // 4) + self.overhead
+
+    def upper_bound(self) -> int:
+        """Never below the real count: every o200k token is at least one byte of the text."""
+        return self.utf8_bytes + self.overhead
+
+
+_last: tuple[tuple[Message, ...] | list[Message], PromptSize] | None = None
+
+
+def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
+    """The prompt's size; measured once per request (the rate limit and the budget ask for the same messages)."""
+    global _last
+    if _last is not None and _last[0] is messages:
+        return _last[1]
+    chars = size = 0
+    overhead = PER_REPLY + PER_MESSAGE * len(messages)
+    for m in messages:
+        texts = [_content_text(m.content)]
+        if m.name:
+            overhead += 1
+        if m.tool_calls:
+            texts.extend(str(call) for call in m.tool_calls)
+        for text in texts:
+            chars += len(text)
+            size += len(text) if text.isascii() else len(text.encode())
+    measured = PromptSize(chars, size, overhead)
+    _last = (messages, measured)
+    return measured

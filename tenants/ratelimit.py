@@ -25,6 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from gateway_project import metrics
 from gateway_project.errors import GatewayError
 from providers import tokens
 from providers.types import ChatRequest, Usage
@@ -137,11 +138,13 @@ class SharedRedis:
         self._retry_at = time.monotonic() + settings.GATEWAY["REDIS_RETRY_SECONDS"]
         if not self._down:
             self._down = True
+            metrics.REDIS_FALLBACK.set(1)
             log.warning("Redis unreachable (%s): %s until it answers", exc, what)
 
     def succeeded(self) -> None:
         if self._down:
             self._down = False
+            metrics.REDIS_FALLBACK.set(0)
             log.warning("Redis reachable again: shared state resumes")
 
     @property
@@ -273,9 +276,9 @@ def duration(ms: int) -> str:
 
 
 def estimate_tokens(req: ChatRequest) -> int:
-    """Prompt tokens plus the most the answer may use."""
+    """Prompt tokens as OpenAI estimates them for its own limits, plus the most the answer may use."""
     ceiling = req.max_tokens or settings.GATEWAY["TPM_DEFAULT_MAX_TOKENS"]
-    return tokens.count_messages(req.messages) + ceiling
+    return tokens.measure(req.messages).estimate() + ceiling
 
 
 def limits_for(principal: Principal, req: ChatRequest) -> list[Limit]:

@@ -49,7 +49,8 @@ async def principal_with(budget_usd: str | None, hard: bool = True):
 def test_it_reserves_the_prompt_and_max_tokens_at_the_chains_highest_prices():
     from providers import tokens
 
-    prompt = tokens.count_messages(REQ.messages)
+    # The prompt is reserved at its UTF-8 byte length, a bound the real token count never exceeds.
+    prompt = tokens.measure(REQ.messages).upper_bound()
     expected = (Decimal(prompt) * Decimal("3.333333") + 1000 * Decimal("10")) / 1_000_000
     assert budget.max_cost(REQ, TARGETS) == expected
 

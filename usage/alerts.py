@@ -1,8 +1,10 @@
 """Budget alerts: after the ledger writes a batch, fire each threshold a tenant crossed, once a month.
 
 Spend comes from the database (the ledger just written), so soft and hard budgets, with or
-without Redis, alert alike. The BudgetAlert unique constraint decides which replica fires;
-the mail and webhook go out on a small thread pool, so a slow webhook blocks nothing.
+without Redis, alert alike; between checks the ledger asks the database again only when a
+tenant's spend may have reached its next threshold (`worth_checking`). The BudgetAlert unique
+constraint decides which replica fires; the mail and webhook go out on a small thread pool,
+so a slow webhook blocks nothing.
 """
 from __future__ import annotations
 
@@ -28,6 +30,21 @@ DEFAULT_THRESHOLDS = (50, 80, 100)
 
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="budget-alert")
 _futures: set[Future] = set()
+
+# How long what a check learnt stands in for the database: other replicas' spend and budget
+# edits are seen within this time; this process's own spend is added as it is written.
+RECHECK_SECONDS = 30.0
+
+
+@dataclass(slots=True)
+class _Hint:
+    """What the last check of a tenant's month found: spend so far and where the next threshold lies."""
+
+    spent: Decimal
+    due_at: Decimal | None  # None: no budget, or every threshold fired
+    checked: float
+
+_hints: dict[tuple[int, date], _Hint] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,26 @@ def thresholds(tenant) -> tuple[int, ...]:
     return tuple(sorted(chosen))
 
 
+def forget() -> None:
+    _hints.clear()
+
+
+def worth_checking(entries) -> list:
+    """The entries whose tenant's spend may have crossed a threshold since the last check (or is not known lately)."""
+    now, due = time.monotonic(), []
+    for e in entries:
+        if e.cost_usd <= 0:
+            continue
+        hint = _hints.get((e.tenant_id, month_start(e.created_at)))
+        if hint is None or now - hint.checked > RECHECK_SECONDS:
+            due.append(e)
+            continue
+        hint.spent += e.cost_usd
+        if hint.due_at is not None and hint.spent >= hint.due_at:
+            due.append(e)
+    return due
+
+
 def check(entries) -> list[Notice]:
     """Fire the thresholds crossed by the tenants of written ledger entries; returns what fired here."""
     from tenants.models import Tenant
@@ -71,6 +108,9 @@ def check(entries) -> list[Notice]:
     if not pairs:
         return []
     tenants = Tenant.objects.filter(pk__in={t for t, _ in pairs}, monthly_budget_usd__gt=0).in_bulk()
+    now = time.monotonic()
+    for pair in pairs:  # refined below for tenants with thresholds still to fire
+        _hints[pair] = _Hint(Decimal(0), None, now)
     if not tenants:
         return []
     fired = set(
@@ -81,21 +121,21 @@ def check(entries) -> list[Notice]:
     notices = []
     for tenant_id, month in sorted(pairs):
         tenant = tenants.get(tenant_id)
-        if tenant is None:
-            continue
-        due = [t for t in thresholds(tenant) if (tenant_id, month, t) not in fired]
+        due = [t for t in thresholds(tenant) if (tenant_id, month, t) not in fired] if tenant else []
         if due:
-            notices += _crossed(tenant, month, due)
+            notices += _crossed(tenant, month, due, _hints[(tenant_id, month)])
     return notices
 
 
-def _crossed(tenant, month: date, due: list[int]) -> list[Notice]:
+def _crossed(tenant, month: date, due: list[int], hint: _Hint) -> list[Notice]:
     from .models import BudgetAlert
 
     spent, budget = month_spend(tenant.pk, month), tenant.monthly_budget_usd
+    hint.spent = spent
     notices = []
     for threshold in due:
         if spent * 100 < budget * threshold:
+            hint.due_at = budget * threshold / 100
             break
         try:
             with transaction.atomic():

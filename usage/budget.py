@@ -103,11 +103,11 @@ def month_spend(tenant_id: int, month: date) -> Decimal:
 
 
 def max_cost(req: ChatRequest, targets: tuple[Target, ...]) -> Decimal:
-    """The most a request can cost: its prompt and max_tokens at the chain's highest prices."""
+    """The most a request can cost: its prompt (bounded by its bytes) and max_tokens at the chain's highest prices."""
     completion = (req.max_tokens or settings.GATEWAY["BUDGET_DEFAULT_MAX_TOKENS"]) * (req.n or 1)
     in_price = max((t.input_price_per_mtok for t in targets), default=Decimal(0))
     out_price = max((t.output_price_per_mtok for t in targets), default=Decimal(0))
-    return cost_usd(tokens.count_messages(req.messages), completion, in_price, out_price)
+    return cost_usd(tokens.measure(req.messages).upper_bound(), completion, in_price, out_price)
 
 
 def budget_exceeded(month: date) -> GatewayError:

@@ -1,0 +1,254 @@
+"""The API's ASGI path: chat completions in raw ASGI, the rest of /v1/ through a short async middleware stack.
+
+Django's full stack runs every MiddlewareMixin hook through `sync_to_async` (a thread hop per hook
+per request, about half the CPU of a request in bench/README.md). The API needs none of the
+session, CSRF, auth or message middleware; the admin and everything else keep Django's handler.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import aclosing
+
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.exception import convert_exception_to_response
+from django.middleware.security import SecurityMiddleware
+from django.utils.module_loading import import_string
+from django_prometheus.middleware import Metrics, PrometheusAfterMiddleware, PrometheusBeforeMiddleware
+
+from completions import views
+from completions.context import Reply
+from gateway_project.errors import GatewayError, too_large
+from tenants.bruteforce import client_address
+
+from . import telemetry
+
+log = logging.getLogger("gateway.errors")
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+def is_api(path: str) -> bool:
+    return path.startswith("/v1/") or path in ("/health", "/metrics")
+
+
+class _Inline:
+    """A MiddlewareMixin whose hooks only count or set headers, run on the event loop instead of a thread."""
+
+    async def __call__(self, request):
+        response = self.process_request(request) if hasattr(self, "process_request") else None
+        response = response or await self.get_response(request)
+        return self.process_response(request, response) if hasattr(self, "process_response") else response
+
+
+class PrometheusBefore(_Inline, PrometheusBeforeMiddleware):
+    pass
+
+
+class PrometheusAfter(_Inline, PrometheusAfterMiddleware):
+    async def process_view(self, request, view_func, *args):
+        return super().process_view(request, view_func, *args)
+
+
+class Security(_Inline, SecurityMiddleware):
+    pass
+
+
+_INLINE = {
+    "django_prometheus.middleware.PrometheusBeforeMiddleware": f"{__name__}.PrometheusBefore",
+    "django.middleware.security.SecurityMiddleware": f"{__name__}.Security",
+    "django_prometheus.middleware.PrometheusAfterMiddleware": f"{__name__}.PrometheusAfter",
+}
+
+
+def api_middleware() -> list[str]:
+    """settings.MIDDLEWARE cut to what the API uses, in its order; OpenTelemetry's joins when tracing is on."""
+    keep = ("completions.middleware.JsonErrorsMiddleware",)
+    return [_INLINE.get(p, p) for p in settings.MIDDLEWARE if p in _INLINE or p in keep or p.startswith("opentelemetry.")]
+
+
+class ApiHandler(ASGIHandler):
+    """Django's ASGI handler with the API's middleware only: all async but OpenTelemetry's, adapted as Django does."""
+
+    def load_middleware(self, is_async=False):
+        self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
+        handler, handler_is_async = convert_exception_to_response(self._get_response_async), True
+        for path in reversed(api_middleware()):
+            factory = import_string(path)
+            middleware_is_async = getattr(factory, "async_capable", False)
+            handler = self.adapt_method_mode(middleware_is_async, handler, handler_is_async)
+            middleware = factory(handler)
+            if hasattr(middleware, "process_view"):
+                self._view_middleware.insert(0, self.adapt_method_mode(True, middleware.process_view))
+            if hasattr(middleware, "process_template_response"):
+                self._template_response_middleware.append(self.adapt_method_mode(True, middleware.process_template_response))
+            if hasattr(middleware, "process_exception"):
+                self._exception_middleware.append(middleware.process_exception)
+            handler, handler_is_async = convert_exception_to_response(middleware), middleware_is_async
+        self._middleware_chain = self.adapt_method_mode(True, handler, handler_is_async)
+
+
+class Headers(dict):
+    """Request headers by lower-case name, as Django's request.headers answers `get`."""
+
+    @classmethod
+    def of(cls, scope) -> "Headers":
+        headers = cls()
+        for name, value in scope["headers"]:
+            key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+            headers[key] = f"{headers[key]},{text}" if key in headers else text
+        return headers
+
+    def get(self, name: str, default=None):
+        return super().get(name.lower(), default)
+
+
+class _Peer:
+    """What tenants.bruteforce.client_address reads from a request."""
+
+    def __init__(self, headers: Headers, scope):
+        self.headers = headers
+        self.META = {"REMOTE_ADDR": (scope.get("client") or ("",))[0]}
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def _secure(scope, headers: Headers) -> bool:
+    proxy = settings.SECURE_PROXY_SSL_HEADER
+    given = headers.get(proxy[0].removeprefix("HTTP_").replace("_", "-")) if proxy else None
+    if given is not None:
+        return given.split(",")[0].strip() == proxy[1]
+    return scope.get("scheme") == "https"
+
+
+def _security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
+    """The headers SecurityMiddleware adds to an API answer."""
+    out = []
+    if settings.SECURE_HSTS_SECONDS and secure:
+        sts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        sts += "; includeSubDomains" if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS else ""
+        sts += "; preload" if settings.SECURE_HSTS_PRELOAD else ""
+        out.append((b"strict-transport-security", sts.encode()))
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        out.append((b"x-content-type-options", b"nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        out.append((b"referrer-policy", (policy if isinstance(policy, str) else ",".join(policy)).encode()))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        out.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
+    return out
+
+
+async def _read_body(receive, limit: int | None) -> bytes | None:
+    """The request body, or None when it is over `limit` bytes (read to its end either way)."""
+    parts, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is None or size <= limit:
+            parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    if limit is not None and size > limit:
+        return None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _count(method: str, secure: bool, status: int, streaming: bool) -> None:
+    """The django_prometheus request counters the normal stack would have moved."""
+    m = Metrics.get_instance()
+    m.requests_total.inc()
+    m.requests_by_method.labels(method=method).inc()
+    m.requests_by_transport.labels(transport="https" if secure else "http").inc()
+    m.responses_total.inc()
+    m.responses_by_status.labels(status=str(status)).inc()
+    if streaming:
+        m.responses_streaming.inc()
+
+
+async def _answer(scope, headers: Headers, body: bytes | None, send, secure: bool) -> None:
+    def read_body() -> bytes:
+        if body is None:
+            raise too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        return body
+
+    try:
+        reply = await views.chat_reply(headers, client_address(_Peer(headers, scope)), read_body)
+    except Exception:
+        log.exception("unhandled error on POST %s", CHAT_PATH)
+        reply = views.error_reply(GatewayError(500, "server_error", "The gateway failed to handle this request.", "internal_error"))
+    _count("POST", secure, reply.status, reply.stream is not None)
+    await _send(reply, send, secure)
+
+
+async def _send(reply: Reply, send, secure: bool) -> None:
+    kind = b"text/event-stream" if reply.stream is not None else b"application/json"
+    head = [(b"content-type", kind), *_security_headers(secure)]
+    head += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items()]
+    if reply.stream is None:
+        head.append((b"content-length", str(len(reply.body)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": head})
+        await send({"type": "http.response.body", "body": reply.body})
+        return
+    async with aclosing(reply.stream) as stream:
+        await send({"type": "http.response.start", "status": reply.status, "headers": head})
+        async for part in stream:
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+    await send({"type": "http.response.body"})
+
+
+async def _until_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def chat(scope, receive, send) -> None:
+    """POST /v1/chat/completions straight to the service; a client that leaves cancels the work (streams bill in `finally`)."""
+    try:
+        body = await _read_body(receive, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    except _Disconnected:
+        return
+    headers = Headers.of(scope)
+    answer = asyncio.create_task(_answer(scope, headers, body, send, _secure(scope, headers)))
+    listener = asyncio.create_task(_until_disconnect(receive))
+    try:
+        await asyncio.wait((answer, listener), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (listener, answer):
+            if not task.done():
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+    if answer.done() and not answer.cancelled():
+        answer.result()
+
+
+def _takes_raw_path(scope) -> bool:
+    # Tracing needs DjangoInstrumentor's server span, and an SSL redirect needs SecurityMiddleware: both
+    # are served by the middleware stack.
+    if scope["method"] != "POST" or telemetry.enabled():
+        return False
+    return not settings.SECURE_SSL_REDIRECT or _secure(scope, Headers.of(scope))
+
+
+def dispatch(django_app):
+    """HTTP for the API to the lean paths, everything else (admin, static) to `django_app`."""
+    api = ApiHandler()
+
+    async def app(scope, receive, send):
+        path = scope["path"]
+        if path == CHAT_PATH and _takes_raw_path(scope):
+            return await chat(scope, receive, send)
+        if is_api(path):
+            return await api(scope, receive, send)
+        return await django_app(scope, receive, send)
+
+    return app
