@@ -97,14 +97,48 @@ class _Tally:
         routing.end_span(span, self.last.model if self.last else "", result.usage, self.finish_reasons, output)
 
 
-async def relay(
-    answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None]
-) -> AsyncIterator[bytes]:
+class Relay:
+    """The SSE relay as an async iterator whose aclose() closes the upstream and bills even when
+    the client left before the first chunk was pulled (an unstarted generator never runs `finally`)."""
+
+    def __init__(self, answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None]):
+        self.began = self.abandoned = False
+        self._gen = _relay(self, answer, req, started, finish)
+
+    def __aiter__(self) -> "Relay":
+        return self
+
+    async def __anext__(self) -> bytes:
+        self.began = True
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        if not self.began:
+            self.began = self.abandoned = True
+            try:
+                await self._gen.__anext__()  # runs to the abandonment check, then `finally`
+            except (asyncio.CancelledError, StopAsyncIteration):
+                pass
+        await self._gen.aclose()
+
+
+def relay(answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None]) -> Relay:
     """Forward chunks as they arrive; on any end (done, upstream error, disconnect) close and bill."""
+    return Relay(answer, req, started, finish)
+
+
+async def _relay(
+    state: Relay, answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None]
+) -> AsyncIterator[bytes]:
     tally = _Tally(req, started)
     error_type, disconnected = "", False
     metrics.OPEN_STREAMS.inc()
     try:
+        if state.abandoned:
+            for chunk in answer.first_chunks:  # received from the provider, so billed
+                tally.see(chunk)
+            tally.first_at = None  # nothing reached the client
+            raise asyncio.CancelledError
         for chunk in answer.first_chunks:
             if (data := tally.see(chunk)) is not None:
                 yield data
