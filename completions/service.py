@@ -40,8 +40,11 @@ def _headers(ctx: Context, provider: str | None, cache: str = "MISS", ticket: ra
 
 
 def _record_disconnect(principal: Principal, req: ChatRequest, ctx: Context, target: Target, streamed: bool = False) -> None:
-    """The client left while a provider was working: bill the prompt we sent, as estimated."""
-    usage = Usage(tokens.count_messages(req.messages), 0, estimated=True)
+    """The client left while a provider was working: bill the prompt we sent, as estimated.
+
+    The cheap estimate, not the BPE: loading the tokenizer costs a worker ~130 MB, and a
+    disconnect's count is an estimate either way (the completion is unknown)."""
+    usage = Usage(tokens.measure(req.messages).estimate(), 0, estimated=True)
     outcome = Outcome(req.model, 499, target, usage, "client_disconnected", streamed=streamed, client_disconnected=True)
     accounting.record(principal, ctx, outcome)
 
