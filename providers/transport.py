@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import AsyncIterator
 
 import httpx
@@ -125,10 +126,8 @@ class UpstreamStream:
 
     async def aclose(self) -> None:
         """Close the answer now; safe to call again."""
-        try:
+        with contextlib.suppress(httpx.HTTPError, OSError, RuntimeError):  # the connection is being dropped anyway
             await self._response.aclose()
-        except (httpx.HTTPError, OSError, RuntimeError):
-            pass  # the connection is being dropped anyway
 
 
 class MockStream:

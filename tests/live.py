@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def database_url() -> str:
 class GatewayServer:
     """One Daphne process; env overrides tune caches so tests see their own changes at once."""
 
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(self, env: dict[str, str] | None = None, module: str = "daphne"):
+        self.module = module  # "gateway_project.serve" for the entry point with graceful shutdown
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -48,12 +50,14 @@ class GatewayServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> "GatewayServer":
-        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "gateway_project.asgi:application"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cmd = [sys.executable, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port), "gateway_project.asgi:application"]
+        # A file, not a pipe: nobody reads a pipe while the gateway runs, and a full one would block it.
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._stderr)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited: {self.proc.stderr.read().decode(errors='replace')[-2000:]}")
+                raise RuntimeError(f"gateway exited: {self.logs()[-2000:]}")
             try:
                 httpx.get(f"{self.url}/health", timeout=1.0)
                 return self
@@ -61,6 +65,11 @@ class GatewayServer:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("gateway did not start in time")
+
+    def logs(self) -> str:
+        """What the gateway wrote to standard error so far."""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
 
     def stop(self, sig_timeout: float = 10.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

@@ -1,7 +1,5 @@
 """SIGTERM with streams in flight: new requests get 503, open streams finish, the ledger is flushed, exit 0."""
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -11,28 +9,14 @@ import pytest
 from usage.models import UsageRecord
 
 from .conftest import add_route, chat_body, make_tenant
-from .live import ROOT, GatewayServer
+from .live import GatewayServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class DrainingGateway(GatewayServer):
+def DrainingGateway(env: dict[str, str]) -> GatewayServer:
     """The gateway under `python -m gateway_project.serve`, the entry point with graceful shutdown."""
-
-    def start(self, timeout: float = 20.0) -> "DrainingGateway":
-        cmd = [sys.executable, "-m", "gateway_project.serve", "-b", "127.0.0.1", "-p", str(self.port),
-               "gateway_project.asgi:application"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.proc.stderr.read().decode(errors="replace")[-2000:]
-            try:
-                httpx.get(f"{self.url}/health", timeout=1.0)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("gateway did not start in time")
+    return GatewayServer(env=env, module="gateway_project.serve")
 
 
 def read_stream(url: str, key: str, started: threading.Event, out: list) -> None:

@@ -24,5 +24,5 @@ def test_stopping_daphne_flushes_the_queue(mock_provider, sig):
         assert UsageRecord.objects.count() == 0
         server.proc.send_signal(sig)
         server.proc.wait(30)
-        log = server.proc.stderr.read().decode(errors="replace")[-3000:]
+        log = server.logs()[-3000:]
     assert set(UsageRecord.objects.values_list("request_id", flat=True)) == ids, log

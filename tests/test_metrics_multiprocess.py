@@ -19,7 +19,7 @@ def test_each_process_sees_the_requests_of_both(acme, mock_provider, tmp_path):
             for server in (first, first, second, second, second)
         ]
         scrapes = [http.get(f"{server.url}/metrics").text for server in (first, second)]
-    logs = "\n".join(s.proc.stderr.read().decode(errors="replace")[-2000:] for s in (first, second))
+    logs = "\n".join(s.logs()[-2000:] for s in (first, second))
     assert statuses == [200] * 5, logs
     for text in scrapes:
         assert value(text, "gateway_requests_total", **LABELS) == 5
