@@ -67,14 +67,8 @@ class PromptSize:
         return self.utf8_bytes + self.overhead
 
 
-_last: tuple[tuple[Message, ...] | list[Message], PromptSize] | None = None
-
-
 def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
-    """The prompt's size; measured once per request (the rate limit and the budget ask for the same messages)."""
-    global _last
-    if _last is not None and _last[0] is messages:
-        return _last[1]
+    """The prompt's size in characters and bytes: one pass over the text, no tokenizer."""
     chars = size = 0
     overhead = PER_REPLY + PER_MESSAGE * len(messages)
     for m in messages:
@@ -86,6 +80,4 @@ def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
         for text in texts:
             chars += len(text)
             size += len(text) if text.isascii() else len(text.encode())
-    measured = PromptSize(chars, size, overhead)
-    _last = (messages, measured)
-    return measured
+    return PromptSize(chars, size, overhead)

@@ -174,3 +174,40 @@ def cached_route(upstream, settings, db):
     provider = Provider.objects.create(name="fake", kind="openai", base_url=upstream.base_url("openai"), timeout_seconds=5)
     ModelRoute.objects.create(public_name="gpt-test", provider=provider, upstream_model="gpt-4o-mini")
     return upstream
+
+
+@pytest.fixture(params=["redis", "database"])
+def backend(request, settings):
+    """Budget counters kept in Redis, then in the database: the two stores budgets may use."""
+    if request.param == "redis":
+        if not os.environ.get("REDIS_URL"):
+            pytest.skip("needs Redis: set REDIS_URL (make test does when Redis runs)")
+        settings.REDIS_URL = os.environ["REDIS_URL"]
+    else:
+        settings.REDIS_URL = ""
+    return request.param
+
+
+@pytest.fixture
+def spans():
+    """Spans recorded in memory while the test runs (tracing on)."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
+
+    from gateway_project import telemetry
+
+    exporter = InMemorySpanExporter()
+    telemetry.enable(SimpleSpanProcessor(exporter))
+    yield exporter
+    telemetry.disable()
+
+
+@pytest.fixture
+def gateway_role(transactional_db):
+    """A PostgreSQL role for a gateway process alone, which the test may lock out (tests/dbrole.py)."""
+    from .dbrole import gateway_role as make_role
+
+    with make_role() as role:
+        yield role

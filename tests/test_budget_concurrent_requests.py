@@ -1,6 +1,5 @@
 """Fifty concurrent requests against room for five spend at most the budget plus one reservation."""
 import asyncio
-import os
 from decimal import ROUND_DOWN, Decimal
 
 import orjson
@@ -18,18 +17,6 @@ from .conftest import chat_body, make_tenant
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BODY = chat_body(text="how much?", max_tokens=60)
-
-
-@pytest.fixture(params=["redis", "database"])
-def backend(request, settings):
-    settings.GATEWAY = {**settings.GATEWAY, "LEDGER_WRITER": False}
-    if request.param == "redis":
-        if not os.environ.get("REDIS_URL"):
-            pytest.skip("needs Redis: set REDIS_URL (make test does when Redis runs)")
-        settings.REDIS_URL = os.environ["REDIS_URL"]
-    else:
-        settings.REDIS_URL = ""
-    return request.param
 
 
 async def post(client, tenant, body=BODY):

@@ -1,6 +1,5 @@
 """Hard budgets reserve a request's maximum cost atomically (Redis, or the database) and settle after."""
 import asyncio
-import os
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
@@ -22,17 +21,6 @@ TARGETS = (
     Target("dear", "mock", "", "", 10, "m", "m", Decimal("3.333333"), Decimal("10.000000"), priority=1),
 )
 REQ = ChatRequest("m", (Message("user", "hello there"),), max_tokens=1000)
-
-
-@pytest.fixture(params=["redis", "database"])
-def backend(request, settings):
-    if request.param == "redis":
-        if not os.environ.get("REDIS_URL"):
-            pytest.skip("needs Redis: set REDIS_URL (make test does when Redis runs)")
-        settings.REDIS_URL = os.environ["REDIS_URL"]
-    else:
-        settings.REDIS_URL = ""
-    return request.param
 
 
 def one_reservation() -> str:

@@ -7,8 +7,8 @@ import pytest
 from usage.models import UsageRecord
 
 from .conftest import chat_body, make_tenant, requires_postgres
+from .dbrole import lock_out, sql
 from .live import GatewayServer, database_url
-from .test_ledger_database_outage import gateway_role, lock_out, sql  # noqa: F401  (gateway_role is a fixture)
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 

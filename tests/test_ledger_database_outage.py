@@ -1,41 +1,16 @@
 """The database refusing the gateway for a while loses no ledger entry and duplicates none."""
 import time
-import uuid
 
 import httpx
 import pytest
-from django.db import connection
 
 from usage.models import UsageRecord
 
 from .conftest import chat_body, make_tenant, requires_postgres
+from .dbrole import lock_out, sql
 from .live import GatewayServer, database_url
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
-
-
-def sql(statement: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement)
-
-
-@pytest.fixture
-def gateway_role():
-    """A login role for the gateway alone, so the test can lock it out without touching anyone else."""
-    role = f"gw_outage_{uuid.uuid4().hex[:8]}"
-    sql(f"CREATE ROLE {role} LOGIN")
-    sql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
-    sql(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
-    yield role
-    sql(f"ALTER ROLE {role} NOLOGIN")
-    sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
-    sql(f"DROP OWNED BY {role}")
-    sql(f"DROP ROLE {role}")
-
-
-def lock_out(role: str) -> None:
-    sql(f"ALTER ROLE {role} NOLOGIN")
-    sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
 
 
 def test_no_entry_is_lost_while_the_database_is_unreachable(mock_provider, gateway_role):

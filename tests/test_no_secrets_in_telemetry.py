@@ -3,10 +3,8 @@ import json
 import logging
 
 import pytest
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway_project import telemetry
 from providers.models import Provider
 
 from .conftest import add_route, chat_body, post_chat
@@ -16,14 +14,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 UPSTREAM_SECRET = "sk-upstream-secret-0123456789abcdef"
 PROMPT = "the launch code is swordfish-7731"
-
-
-@pytest.fixture
-def spans():
-    exporter = InMemorySpanExporter()
-    telemetry.enable(SimpleSpanProcessor(exporter))
-    yield exporter
-    telemetry.disable()
 
 
 @pytest.fixture

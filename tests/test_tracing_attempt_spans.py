@@ -1,11 +1,8 @@
 """Each provider attempt is a GenAI client span under the server span, and its context goes upstream."""
 import pytest
 from asgiref.sync import sync_to_async
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-
-from gateway_project import telemetry
 
 from .conftest import add_route, chat_body, post_chat
 
@@ -13,14 +10,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
-
-
-@pytest.fixture
-def spans():
-    exporter = InMemorySpanExporter()
-    telemetry.enable(SimpleSpanProcessor(exporter))
-    yield exporter
-    telemetry.disable()
 
 
 def by_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list:

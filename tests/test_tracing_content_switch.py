@@ -3,23 +3,12 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-
-from gateway_project import telemetry
 
 from .conftest import add_route, chat_body, post_chat
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def spans():
-    exporter = InMemorySpanExporter()
-    telemetry.enable(SimpleSpanProcessor(exporter))
-    yield exporter
-    telemetry.disable()
 
 
 def attempt(exporter: InMemorySpanExporter):
