@@ -185,7 +185,7 @@ def test_a_slow_stream_paces_its_chunks(upstream, http):
     payloads = data_lines(http.post(f"{upstream.url}/v1/chat/completions", json=openai_body(stream=True)).text)
     assert time.monotonic() - started >= 0.1 * (len(payloads) - 1)
     assert payloads[-1] == "[DONE]"
-    assert upstream.stream_done.is_set()
+    assert upstream.stream_done.wait(2)  # set just after the last chunk is written
 
 
 def test_an_error_event_arrives_mid_stream(upstream, http):
