@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 from typing import AsyncIterator
 
 import httpx
 
+from .aio_transport import AiohttpTransport
 from .sse import SSEDecoder
 from .types import SSEEvent, Target, UpstreamError, UpstreamRequest
 
@@ -16,19 +18,31 @@ MAX_CONNECT_TIMEOUT = 10.0
 
 # Pooled connections belong to the event loop that opened them, so clients are kept per loop:
 # one loop (and one client per provider) for a server's life, a fresh set for each test's loop.
-_pools: dict[asyncio.AbstractEventLoop, dict[tuple[str, str, float], httpx.AsyncClient]] = {}
+_Pool = dict[tuple[str, str, float], tuple[httpx.AsyncClient, AiohttpTransport]]
+_pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
 
 
 def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(connect=min(seconds, MAX_CONNECT_TIMEOUT), read=seconds, write=seconds, pool=seconds)
 
 
-def _pool() -> dict[tuple[str, str, float], httpx.AsyncClient]:
+def _abandon(pool: _Pool) -> None:
+    for _client, connections in pool.values():
+        connections.abandon()
+
+
+@atexit.register
+def _abandon_all() -> None:
+    for pool in list(_pools.values()):
+        _abandon(pool)
+
+
+def _pool() -> _Pool:
     loop = asyncio.get_running_loop()
     pool = _pools.get(loop)
     if pool is None:
         for old in [other for other in list(_pools) if other.is_closed()]:
-            _pools.pop(old, None)
+            _abandon(_pools.pop(old))
         pool = _pools[loop] = {}
     return pool
 
@@ -37,21 +51,25 @@ def client_for(target: Target) -> httpx.AsyncClient:
     """The pooled client for this provider, made on first use."""
     pool = _pool()
     key = (target.provider, target.base_url, target.timeout)
-    client = pool.get(key)
-    if client is None:
-        client = pool[key] = httpx.AsyncClient(timeout=_timeout(target.timeout), limits=LIMITS)
-    return client
+    if key not in pool:
+        connections = AiohttpTransport(LIMITS)
+        client = httpx.AsyncClient(timeout=_timeout(target.timeout), transport=connections)
+        client._cookies = _NoCookies()  # httpx's setter would copy the jar into a plain Cookies
+        pool[key] = (client, connections)
+    return pool[key][0]
 
 
 async def close_all() -> None:
-    """Close every client of this loop and forget those of other loops (for shutdown and tests)."""
+    """Close every client of this loop and drop those of other loops (for shutdown and tests)."""
     loop = asyncio.get_running_loop()
     pools = list(_pools.items())
     _pools.clear()
     for owner, pool in pools:
         if owner is loop:
-            for client in pool.values():
+            for client, _connections in pool.values():
                 await client.aclose()
+        else:
+            _abandon(pool)
 
 
 def _failure(target: Target, exc: Exception) -> UpstreamError:
@@ -61,8 +79,17 @@ def _failure(target: Target, exc: Exception) -> UpstreamError:
     return UpstreamError("connect", f"{target.provider} could not be reached: {type(exc).__name__}: {exc}")
 
 
+class _NoCookies(httpx.Cookies):
+    """Provider cookies are not kept: one client serves every tenant, and nothing of one answer may ride on another."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
 def _request(client: httpx.AsyncClient, upstream: UpstreamRequest) -> httpx.Request:
-    return client.build_request(upstream.method, upstream.url, headers=upstream.headers, content=upstream.body)
+    # Built directly, not with client.build_request: the URL is absolute and there are no cookies or params to merge.
+    return httpx.Request(upstream.method, upstream.url, headers={**client.headers, **upstream.headers},
+                         content=upstream.body, extensions={"timeout": client.timeout.as_dict()})
 
 
 async def send(target: Target, upstream: UpstreamRequest) -> tuple[int, bytes]:

@@ -1,4 +1,6 @@
 """A stream the client leaves before its first chunk is pulled still closes the upstream and bills."""
+import asyncio
+
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
@@ -21,7 +23,8 @@ async def test_closing_an_unstarted_relay_bills_and_closes_the_upstream(acme, up
     ctx = Context.new({})
     reply = await service.handle(principal, orjson.dumps(chat_body("chat", stream=True)), ctx)
     await reply.stream.aclose()
-    assert upstream.wait_disconnect(2.0), "the upstream stream was left open"
+    # In a thread: the event loop must keep running to finish closing the socket.
+    assert await asyncio.to_thread(upstream.wait_disconnect, 2.0), "the upstream stream was left open"
     await sync_to_async(ledger.flush)()
     record = await UsageRecord.objects.aget(request_id=ctx.request_id)
     assert record.client_disconnected and record.streamed
