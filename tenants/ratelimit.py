@@ -11,8 +11,6 @@ oldest request in the window stops counting, i.e. until `remaining` next grows.
 """
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
 import threading
 import time
@@ -21,18 +19,14 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
-from gateway_project import metrics
 from gateway_project.errors import GatewayError
+from gateway_project.sharedredis import REDIS_ERRORS, shared_redis  # noqa: F401 - REDIS_ERRORS is used by importers
 from providers import tokens
 from providers.types import ChatRequest, Usage
 
 from .principal import Principal
 
-log = logging.getLogger("gateway.ratelimit")
 
 WINDOW_MS = 60_000
 PREFIX = "gw:rl:"
@@ -97,62 +91,6 @@ end
 return 1
 """
 
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-
-
-class SharedRedis:
-    """One redis.asyncio client per process and event loop; skips Redis for a while after a failure."""
-
-    def __init__(self) -> None:
-        self._client: Redis | None = None
-        self._owner: tuple[asyncio.AbstractEventLoop, str] | None = None
-        self._scripts: dict[str, object] = {}
-        self._retry_at = 0.0
-        self._down = False
-
-    def client(self) -> Redis | None:
-        """The client, or None without REDIS_URL or while Redis is considered down."""
-        url = settings.REDIS_URL
-        if not url or time.monotonic() < self._retry_at:
-            return None
-        owner = (asyncio.get_running_loop(), url)
-        if self._client is None or self._owner != owner:
-            # No retries here: a slow Redis must not slow requests; we fall back instead.
-            self._client = Redis.from_url(
-                url,
-                socket_timeout=settings.GATEWAY["REDIS_SOCKET_TIMEOUT"],
-                socket_connect_timeout=settings.GATEWAY["REDIS_CONNECT_TIMEOUT"],
-                retry=Retry(NoBackoff(), 0),
-            )
-            self._owner = owner
-        return self._client
-
-    async def run(self, client: Redis, lua: str, keys: list[str], args: list) -> object:
-        """Run a script by its digest (EVALSHA; redis-py loads it again on NOSCRIPT)."""
-        if lua not in self._scripts:
-            self._scripts[lua] = client.register_script(lua)
-        return await self._scripts[lua](keys=keys, args=args, client=client)
-
-    def failed(self, exc: BaseException, what: str) -> None:
-        """Note a failure: log once per outage, try Redis again after REDIS_RETRY_SECONDS."""
-        self._retry_at = time.monotonic() + settings.GATEWAY["REDIS_RETRY_SECONDS"]
-        if not self._down:
-            self._down = True
-            metrics.REDIS_FALLBACK.set(1)
-            log.warning("Redis unreachable (%s): %s until it answers", exc, what)
-
-    def succeeded(self) -> None:
-        if self._down:
-            self._down = False
-            metrics.REDIS_FALLBACK.set(0)
-            log.warning("Redis reachable again: shared state resumes")
-
-    @property
-    def down(self) -> bool:
-        return self._down
-
-
-shared_redis = SharedRedis()
 
 
 @dataclass(frozen=True, slots=True)

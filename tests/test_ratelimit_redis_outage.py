@@ -72,7 +72,7 @@ async def test_it_keeps_serving_without_redis_and_shares_limits_again_when_it_re
     assert throwaway.count(key) == 2
 
     throwaway.stop()
-    caplog.set_level(logging.WARNING, logger="gateway.ratelimit")
+    caplog.set_level(logging.WARNING, logger="gateway.redis")
     for _ in range(3):
         started = time.monotonic()
         response = await post_chat(async_client, tenant, chat_body())

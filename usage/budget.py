@@ -13,7 +13,6 @@ import asyncio
 import logging
 import threading
 import uuid
-import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -25,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
 from gateway_project.errors import GatewayError
+from gateway_project.sharedredis import REDIS_ERRORS, shared_redis
 from providers import tokens
 from providers.types import ChatRequest, Target
 from tenants.principal import Principal
@@ -136,12 +136,15 @@ async def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target,
 
 
 async def _reserve(tenant_id: int, month: date, amount: int, budget: int) -> tuple[bool, Reservation]:
-    if settings.REDIS_URL:
+    client = shared_redis.client()
+    if client is not None:
         try:
-            granted, generation = await _redis_reserve(tenant_id, month, amount, budget)
+            granted, generation = await _redis_reserve(client, tenant_id, month, amount, budget)
             return granted, Reservation(tenant_id, month, amount, "redis", generation)
+        except REDIS_ERRORS as exc:
+            shared_redis.failed(exc, "budgets count in the database")
         except Exception:
-            log.warning("budget: Redis unreachable; using the database counter", exc_info=True)
+            log.warning("budget: could not use the Redis counter; using the database counter", exc_info=True)
     granted, generation = await sync_to_async(_db_reserve, thread_sensitive=False)(
         tenant_id, month, from_pico(amount), from_pico(budget)
     )
@@ -191,22 +194,6 @@ async def _apply(res: Reservation, delta: int) -> None:
 
 # Redis.
 
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _scripts():
-    """One client per event loop: redis.asyncio connections belong to the loop that made them."""
-    loop = asyncio.get_running_loop()
-    scripts = _clients.get(loop)
-    if scripts is None:
-        import redis.asyncio as redis
-
-        client = redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-        scripts = (client.register_script(_RESERVE), client.register_script(_SETTLE))
-        _clients[loop] = scripts
-    return scripts
-
-
 def _key(tenant_id: int, month: date) -> str:
     return f"gw:budget:{tenant_id}:{month:%Y-%m}"
 
@@ -216,20 +203,22 @@ def _halves(pico: int) -> list[int]:
     return [hi, lo]
 
 
-async def _redis_reserve(tenant_id: int, month: date, amount: int, budget: int) -> tuple[bool, str]:
-    reserve_script, _ = _scripts()
+async def _redis_reserve(client, tenant_id: int, month: date, amount: int, budget: int) -> tuple[bool, str]:
     key, args = _key(tenant_id, month), _halves(amount) + _halves(budget)
-    granted, generation = await reserve_script(keys=[key], args=args)
+    granted, generation = await shared_redis.run(client, _RESERVE, [key], args)
     if granted == -1:
         spent = await sync_to_async(month_spend, thread_sensitive=False)(tenant_id, month)
         seed = _halves(to_pico(spent)) + [uuid.uuid4().hex[:12], settings.GATEWAY["BUDGET_RESYNC_SECONDS"]]
-        granted, generation = await reserve_script(keys=[key], args=args + seed)
+        granted, generation = await shared_redis.run(client, _RESERVE, [key], args + seed)
     return granted == 1, generation.decode() if isinstance(generation, bytes) else str(generation)
 
 
 async def _redis_settle(res: Reservation, delta: int) -> None:
-    _, settle_script = _scripts()
-    await settle_script(keys=[_key(res.tenant_id, res.month)], args=_halves(delta) + [res.generation])
+    client = shared_redis.client()
+    if client is None:  # Redis is down: the next reseed from the ledger corrects the counter
+        return
+    args = _halves(delta) + [res.generation]
+    await shared_redis.run(client, _SETTLE, [_key(res.tenant_id, res.month)], args)
 
 
 # Database.
