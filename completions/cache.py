@@ -340,6 +340,11 @@ async def _claim(key: str, ttl: int) -> tuple[Hit | None, Slot]:
     return Hit.load(raw), NO_SLOT
 
 
+def may_answer(principal: Principal, req: ChatRequest, cache_control: str) -> bool:
+    """Whether lookup() may find a stored answer for this request (else it reads nothing)."""
+    return ttl_for(principal) > 0 and cacheable(req) and "no-cache" not in cache_control
+
+
 async def lookup(principal: Principal, req: ChatRequest, cache_control: str) -> tuple[Hit | None, Slot]:
     """A stored answer, or the slot this request fills; honours Cache-Control no-cache/no-store."""
     ttl = ttl_for(principal)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import orjson
 
@@ -19,6 +20,19 @@ from .validation import parse_chat_request, parse_json
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _after: set[asyncio.Task] = set()  # bookkeeping after a stream ends, kept alive until done
+
+
+def _later(work) -> None:
+    """Run bookkeeping that the answer need not wait for; kept referenced until done."""
+    task = asyncio.get_running_loop().create_task(work)
+    _after.add(task)
+    task.add_done_callback(_after.discard)
+
+
+async def finished() -> None:
+    """Wait for the bookkeeping in flight (tests, shutdown)."""
+    while _after:
+        await asyncio.gather(*list(_after), return_exceptions=True)
 
 
 async def _targets(principal: Principal, req: ChatRequest) -> tuple[Target, ...]:
@@ -70,7 +84,7 @@ async def _complete(principal: Principal, req: ChatRequest, targets: tuple[Targe
         raise
     response, payload = answer.response, answer.response.to_openai()
     accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, response.usage))
-    await ratelimit.settle(ticket, response.usage)
+    _later(ratelimit.settle(ticket, response.usage))  # off the answer's path; pipelined with the budget's settlement
     await slot.fill(answer.target.provider, payload)
     return Reply(200, _headers(ctx, answer.target.provider, ticket=ticket), body=orjson.dumps(payload))
 
@@ -94,9 +108,7 @@ async def _stream(principal: Principal, req: ChatRequest, targets: tuple[Target,
         outcome = Outcome(req.model, status, answer.target, result.usage, result.error_type,
                           streamed=True, client_disconnected=result.disconnected, ttft_ms=result.ttft_ms)
         accounting.record(principal, ctx, outcome)
-        task = asyncio.get_running_loop().create_task(_after_stream(ticket, slot, answer.target.provider, result))
-        _after.add(task)
-        task.add_done_callback(_after.discard)
+        _later(_after_stream(ticket, slot, answer.target.provider, result))
 
     headers = _headers(ctx, answer.target.provider, ticket=ticket) | SSE_HEADERS
     return Reply(200, headers, stream=streaming.relay(answer, req, ctx.started, finish))
@@ -110,12 +122,16 @@ async def handle(principal: Principal, body: bytes, ctx: Context) -> Reply:
         req = parse_chat_request(parse_json(body))
         model = req.model
         targets = await _targets(principal, req)
-        ticket = await ratelimit.acquire(principal, req, ctx.request_id)
-        hit, slot = await cache.lookup(principal, req, ctx.cache_control)
-        if hit is not None:
-            return await _cached(principal, req, targets, ctx, ticket, hit)
-        # A hit costs nothing, so only a miss reserves budget.
-        accounting.hold(ctx, await budget.reserve(principal, req, targets))
+        if cache.may_answer(principal, req, ctx.cache_control):
+            ticket = await ratelimit.acquire(principal, req, ctx.request_id)
+            hit, slot = await cache.lookup(principal, req, ctx.cache_control)
+            if hit is not None:
+                return await _cached(principal, req, targets, ctx, ticket, hit)
+            # A hit costs nothing, so only a miss reserves budget.
+            accounting.hold(ctx, await budget.reserve(principal, req, targets))
+        else:
+            ticket = await _admit(principal, req, targets, ctx)
+            hit, slot = await cache.lookup(principal, req, ctx.cache_control)  # a slot to fill (no-cache), no read
         if req.stream:
             return await _stream(principal, req, targets, ctx, ticket, slot)
         return await _complete(principal, req, targets, ctx, ticket, slot)
@@ -128,6 +144,25 @@ async def handle(principal: Principal, body: bytes, ctx: Context) -> Reply:
         await slot.release()
         accounting.record(principal, ctx, Outcome(model, 500, error_type="server_error"))
         raise
+
+
+async def _admit(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context) -> ratelimit.Ticket:
+    """Rate limits and budget at once: their Redis scripts share one pipeline (one round trip).
+
+    What one admits is given back when the other refuses: the limits' token estimate, or the reservation."""
+    counted, reserved = await asyncio.gather(ratelimit.acquire(principal, req, ctx.request_id),
+                                             budget.reserve(principal, req, targets), return_exceptions=True)
+    if isinstance(counted, BaseException):
+        if not isinstance(reserved, BaseException):
+            budget.settle(reserved, Decimal(0))
+        raise counted
+    if isinstance(reserved, BaseException):
+        await ratelimit.refund(counted)
+        if isinstance(reserved, GatewayError):
+            reserved.headers.update(counted.headers)
+        raise reserved
+    accounting.hold(ctx, reserved)
+    return counted
 
 
 async def _give_up(ticket: ratelimit.Ticket | None, slot: cache.Slot, err: GatewayError) -> None:

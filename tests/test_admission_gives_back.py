@@ -1,0 +1,44 @@
+"""Limits and budget are checked together; what one admitted is given back when the other refuses."""
+from decimal import Decimal
+
+import orjson
+import pytest
+from asgiref.sync import sync_to_async
+
+from usage import budget
+
+from .conftest import chat_body, make_tenant
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BODY = chat_body(text="what does it cost?", max_tokens=50)
+
+
+async def post(client, tenant):
+    return await client.post("/v1/chat/completions", data=orjson.dumps(BODY), content_type="application/json",
+                              headers={"X-API-Key": tenant.raw})
+
+
+async def test_a_rate_limited_request_leaves_no_budget_reserved(async_client, mock_provider, backend):
+    probe = await sync_to_async(make_tenant)("probe", monthly_budget_usd=Decimal(1000))
+    assert (await post(async_client, probe)).status_code == 200
+    # Room for three answers, and refused requests that would each have reserved more than that.
+    tenant = await sync_to_async(make_tenant)("acme", rpm_limit=0, monthly_budget_usd=Decimal("0.000100"))
+    for _ in range(5):
+        refused = await post(async_client, tenant)
+        assert refused.status_code == 429 and refused.json()["error"]["type"] == "rate_limit_error"
+    await budget.settled()
+
+    tenant.tenant.rpm_limit = None
+    await sync_to_async(tenant.tenant.save)()  # the key cache forgets the tenant on save
+    assert (await post(async_client, tenant)).status_code == 200
+
+
+async def test_a_budget_refusal_gives_back_the_token_estimate(async_client, mock_provider, backend):
+    tenant = await sync_to_async(make_tenant)("skint", tpm_limit=100_000, monthly_budget_usd=Decimal(0))
+    first, second = await post(async_client, tenant), await post(async_client, tenant)
+    for refused in (first, second):
+        assert refused.status_code == 429 and refused.json()["error"]["type"] == "budget_exceeded"
+        assert refused["x-ratelimit-limit-tokens"] == "100000"
+    # Each refusal counted its estimate only while it was checked: the second saw none of the first.
+    assert first["x-ratelimit-remaining-tokens"] == second["x-ratelimit-remaining-tokens"]
