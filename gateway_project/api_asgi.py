@@ -7,12 +7,14 @@ session, CSRF, auth or message middleware; the admin and everything else keep Dj
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from contextlib import aclosing
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
+from django.core.signals import setting_changed
 from django.middleware.security import SecurityMiddleware
 from django.utils.module_loading import import_string
 from django_prometheus.middleware import Metrics, PrometheusAfterMiddleware, PrometheusBeforeMiddleware
@@ -124,8 +126,9 @@ def _secure(scope, headers: Headers) -> bool:
     return scope.get("scheme") == "https"
 
 
-def _security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
-    """The headers SecurityMiddleware adds to an API answer."""
+@functools.cache
+def _security_headers(secure: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers SecurityMiddleware adds to an API answer (kept until a setting changes, in tests)."""
     out = []
     if settings.SECURE_HSTS_SECONDS and secure:
         sts = f"max-age={settings.SECURE_HSTS_SECONDS}"
@@ -139,7 +142,10 @@ def _security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
         out.append((b"referrer-policy", (policy if isinstance(policy, str) else ",".join(policy)).encode()))
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         out.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
-    return out
+    return tuple(out)
+
+
+setting_changed.connect(lambda **_: _security_headers.cache_clear(), weak=False)
 
 
 async def _read_body(receive, limit: int | None) -> bytes | None:

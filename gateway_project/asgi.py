@@ -12,7 +12,7 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from usage import live  # noqa: E402
 
-from . import api_asgi, metrics, routing, telemetry  # noqa: E402
+from . import api_asgi, gctune, metrics, routing, telemetry  # noqa: E402
 
 # Before the handler builds its middleware chain, which the Django instrumentation joins.
 telemetry.setup()
@@ -23,3 +23,4 @@ django_asgi_app = api_asgi.dispatch(ASGIStaticFilesHandler(ASGIHandler()))
 
 live.install()
 application = live.serving(ProtocolTypeRouter({"http": django_asgi_app, "websocket": routing.websocket_application}))
+gctune.tune()  # last: what exists now lives as long as the process

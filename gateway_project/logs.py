@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from decimal import Decimal
+from operator import attrgetter
 
 import orjson
 
@@ -34,6 +35,10 @@ class RequestLine:
     trace_id: str  # empty when the request was not traced
 
 
+_FIELDS = tuple(f.name for f in fields(RequestLine))
+_values = attrgetter(*_FIELDS)
+
+
 class StdoutHandler(logging.StreamHandler):
     """Writes to sys.stdout as it is at each line, not as it was when logging was configured."""
 
@@ -49,6 +54,7 @@ class StdoutHandler(logging.StreamHandler):
 def write(line: RequestLine) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
-    fields = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "event": "request", **asdict(line)}
-    fields["cost_usd"] = format(line.cost_usd, "f")
-    log.info(orjson.dumps(fields).decode())
+    out = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "event": "request",
+           **dict(zip(_FIELDS, _values(line)))}  # asdict would deep-copy every value
+    out["cost_usd"] = format(line.cost_usd, "f")
+    log.info(orjson.dumps(out).decode())

@@ -48,6 +48,8 @@ class StreamAnswer:
 
 def order(targets: tuple[Target, ...], rng: random.Random | None = None) -> list[Target]:
     """Lowest priority first; within a priority, a weighted random order."""
+    if len(targets) == 1:
+        return list(targets)
     rng = rng or random
     ordered: list[Target] = []
     for priority in sorted({t.priority for t in targets}):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 from typing import AsyncIterator
 
 import httpx
@@ -86,9 +87,15 @@ class _NoCookies(httpx.Cookies):
         pass
 
 
+@functools.lru_cache(maxsize=256)
+def _url(url: str) -> httpx.URL:
+    """A provider's URL, parsed once: the same few URLs serve every request."""
+    return httpx.URL(url)
+
+
 def _request(client: httpx.AsyncClient, upstream: UpstreamRequest) -> httpx.Request:
     # Built directly, not with client.build_request: the URL is absolute and there are no cookies or params to merge.
-    return httpx.Request(upstream.method, upstream.url, headers={**client.headers, **upstream.headers},
+    return httpx.Request(upstream.method, _url(upstream.url), headers={**client.headers, **upstream.headers},
                          content=upstream.body, extensions={"timeout": client.timeout.as_dict()})
 
 
