@@ -1,6 +1,7 @@
 """GET /metrics: Prometheus text, summed over worker processes in multiprocess mode, behind an optional token."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 from asgiref.sync import sync_to_async
@@ -41,5 +42,6 @@ async def view(request):
         err = GatewayError(401, "authentication_error", "A valid metrics token is required.", code="invalid_metrics_token",
                            headers={"WWW-Authenticate": "Bearer"})
         return error_response(err)
+    metrics.watch_loop(asyncio.get_running_loop())
     body = await sync_to_async(render, thread_sensitive=False)()
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

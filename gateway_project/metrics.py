@@ -7,6 +7,7 @@ up (see exposition.py); the gauges say how (`multiprocess_mode`).
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import threading
@@ -56,6 +57,11 @@ BREAKER_STATE = Gauge(
     ["provider"], multiprocess_mode="livemax",
 )
 LEDGER_QUEUE = Gauge("gateway_ledger_queue_length", "Usage entries waiting to be written.", multiprocess_mode="livesum")
+# Counted when sampled, on the loop noted by watch_loop(): at start under gateway_project.serve, else at the first scrape.
+LOOP_TASKS = Gauge(
+    "gateway_event_loop_tasks", "Asyncio tasks alive on the serving event loop (requests, streams, their helpers).",
+    multiprocess_mode="livesum",
+)
 REDIS_FALLBACK = Gauge(
     "gateway_redis_fallback", "1 while Redis is unreachable and limits and cache run per process.",
     multiprocess_mode="livemax",
@@ -64,6 +70,7 @@ REDIS_FALLBACK = Gauge(
 _BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 _breakers_seen: set[str] = set()
 _sampler: threading.Thread | None = None
+_loop: asyncio.AbstractEventLoop | None = None
 
 
 def status_class(status: int) -> str:
@@ -76,9 +83,17 @@ def note_breaker(provider: str) -> None:
     BREAKER_STATE.labels(provider).set(_BREAKER_VALUES[breaker.state(provider)])
 
 
+def watch_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Note the event loop the application runs on, whose tasks `sample()` counts."""
+    global _loop
+    _loop = loop
+
+
 def sample() -> None:
-    """Refresh the gauges that read process state: ledger queue and breakers (an open one half-opens with time)."""
+    """Refresh the gauges that read process state: ledger queue, breakers (an open one half-opens with time), tasks."""
     LEDGER_QUEUE.set(ledger.pending())
+    if _loop is not None and not _loop.is_closed():
+        LOOP_TASKS.set(len(asyncio.all_tasks(_loop)))  # all_tasks may be called from another thread
     for provider in tuple(_breakers_seen):
         BREAKER_STATE.labels(provider).set(_BREAKER_VALUES[breaker.state(provider)])
 

@@ -3,10 +3,16 @@
 `graceful(app)` wraps the ASGI application and counts requests in flight; `Drain.begin()` starts
 the drain and calls `stop` once nothing is in flight or DRAIN_SECONDS have passed. The Daphne
 wiring (signals, the Twisted reactor) lives in gateway_project/serve.py.
+
+The same count tells when the process is idle: a second after the last request ends (and at most
+every 5 s) `release_memory()` collects garbage cycles and trims the C heap, so memory does not
+creep up from one burst of requests to the next.
 """
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +25,8 @@ from .env import envfloat
 log = logging.getLogger("gateway.shutdown")
 
 _CUT_GRACE = 3.0  # seconds cut requests get to record their usage
+IDLE_SECONDS = 1.0  # quiet time after the last request before release_memory()
+RELEASE_EVERY = 5.0  # at most this often: a full collection holds the event loop for tens of milliseconds
 
 _REFUSAL = orjson.dumps(
     {"error": {"message": "The gateway is shutting down; retry on another replica.", "type": "service_unavailable",
@@ -34,6 +42,25 @@ class Drain:
         self.draining = False
         self.cut = asyncio.Event()  # set at the drain timeout: open requests see a client disconnect
         self.task: asyncio.Task | None = None  # the drain, held so it is not garbage-collected
+        self.idle: asyncio.TimerHandle | None = None  # release_memory(), due once nothing is in flight
+        self.released = float("-inf")  # loop time of the last release_memory()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight and not self.draining:
+            loop = asyncio.get_running_loop()
+            self.idle = loop.call_later(max(IDLE_SECONDS, self.released + RELEASE_EVERY - loop.time()), self._release)
+
+    def _release(self) -> None:
+        self.idle = None
+        self.released = asyncio.get_running_loop().time()
+        release_memory()
 
     def begin(self, stop: Callable[[], None], seconds: float | None = None) -> asyncio.Task | None:
         """Refuse new requests; call `stop` when the open ones are done (or the time is up)."""
@@ -76,6 +103,23 @@ class Drain:
         return message.result() if received else {"type": "http.disconnect"}
 
 
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_trim = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Free garbage cycles, then hand free C-heap pages back to the OS (glibc keeps them otherwise)."""
+    gc.collect()
+    if _trim is not None:
+        _trim(0)
+
+
 def flush_ledger() -> None:
     """Write every queued usage entry now; what fails stays queued for the exit flush."""
     from usage import ledger
@@ -107,10 +151,10 @@ def graceful(app, state: Drain = drain):
             return await app(scope, receive, send)
         if state.draining:
             return await _refuse(send)
-        state.in_flight += 1
+        state.enter()
         try:
             return await app(scope, partial(state.receive, receive), send)
         finally:
-            state.in_flight -= 1
+            state.leave()
 
     return application
