@@ -98,10 +98,13 @@ def _take(limit: int) -> list[LedgerEntry]:
 
 
 def _write(batch: list[LedgerEntry]) -> None:
+    """One transaction for the batch: COPY on PostgreSQL (usage/ledger_copy.py), bulk_create elsewhere."""
+    from . import ledger_copy
     from .models import UsageRecord
 
     try:
-        UsageRecord.objects.bulk_create([_row(e) for e in batch], ignore_conflicts=True)
+        if not ledger_copy.insert(UsageRecord, _FIELDS, map(_values, batch), unique="request_id"):
+            UsageRecord.objects.bulk_create([_row(e) for e in batch], ignore_conflicts=True)
     except (IntegrityError, DataError):
         _write_one_by_one(batch)
     _touch_keys(batch)
