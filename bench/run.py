@@ -116,7 +116,8 @@ def parse() -> argparse.Namespace:
     mode.add_argument("--profile", action="store_true", help="py-spy of one worker under 64-connection load")
     parser.add_argument("--soak", action="store_true", help="also send --soak-requests and report RSS over time")
     parser.add_argument("--soak-requests", type=int, default=100_000)
-    parser.add_argument("--server", choices=servers.SERVERS, default="daphne")
+    parser.add_argument("--server", choices=servers.SERVERS, default="granian",
+                        help="granian: the measured production default (bench/README.md); daphne: make run's")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--worker-counts", default="1,2", help="for --compare, e.g. 1,2,4")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each closed-loop run (64: twice)")

@@ -40,6 +40,7 @@ class SharedRedis:
         self._client: Redis | None = None
         self._owner: tuple[asyncio.AbstractEventLoop, str] | None = None
         self._pending: list[_Call] = []
+        self._sending: set[asyncio.Task] = set()  # pipelines in flight, referenced until done
         self._retry_at = 0.0
         self._down = False
 
@@ -63,15 +64,22 @@ class SharedRedis:
 
     async def run(self, client: Redis, lua: str, keys: list, args: list) -> object:
         """Run a script in the next pipeline to Redis; raises what Redis or the connection raised."""
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._pending.append((lua, keys, args, future))
         if len(self._pending) == 1:
-            # Runs after the tasks already scheduled in this turn, so their calls join the same pipeline.
-            asyncio.get_running_loop().create_task(self._flush(client))
+            # Runs after the callbacks already ready in this turn, so their calls join the same pipeline.
+            loop.call_soon(self._send, client)
         return await future
 
-    async def _flush(self, client: Redis) -> None:
+    def _send(self, client: Redis) -> None:
         batch, self._pending = self._pending, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._flush(client, batch))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _flush(self, client: Redis, batch: list[_Call]) -> None:
         try:
             results = await _execute(client, batch)
         except asyncio.CancelledError:
@@ -87,6 +95,11 @@ class SharedRedis:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+    def forget(self) -> None:
+        """Start over: no client, Redis not considered down (tests)."""
+        self.__init__()
+        metrics.REDIS_FALLBACK.set(0)
 
     def failed(self, exc: BaseException, what: str) -> None:
         """Note a failure: log once per outage, try Redis again after REDIS_RETRY_SECONDS."""

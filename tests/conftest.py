@@ -120,6 +120,16 @@ def chat_body(model: str = "mock-small", text: str = "hi", **fields) -> dict:
 
 
 @pytest.fixture(autouse=True)
+def _redis_trusted_again():
+    """A test that made Redis fail must not leave the next one counting in process."""
+    from gateway_project.sharedredis import shared_redis
+
+    shared_redis.forget()
+    yield
+    shared_redis.forget()
+
+
+@pytest.fixture(autouse=True)
 def _closed_breakers():
     """Breaker state is per process; each test starts with every circuit closed."""
     from providers import breaker

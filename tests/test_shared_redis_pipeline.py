@@ -1,0 +1,67 @@
+"""Scripts called in the same loop turn share one pipeline; each caller gets its own answer or error."""
+import asyncio
+import os
+
+import pytest
+from redis.exceptions import ResponseError
+
+from gateway_project import sharedredis
+
+pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL (make test does)")
+
+ECHO = "return ARGV[1]"
+FAIL_ODD = "if tonumber(ARGV[1]) % 2 == 1 then return redis.error_reply('odd') end return ARGV[1]"
+
+
+@pytest.fixture
+def shared():
+    return sharedredis.SharedRedis()  # not the process's: earlier tests may have marked that one down
+
+
+@pytest.fixture
+async def client(settings, shared):
+    settings.REDIS_URL = os.environ["REDIS_URL"]
+    return shared.client()
+
+
+@pytest.fixture
+def pipelines(monkeypatch):
+    sent = []
+    real = sharedredis._pipeline
+
+    async def counting(client, batch):
+        sent.append(len(batch))
+        return await real(client, batch)
+
+    monkeypatch.setattr(sharedredis, "_pipeline", counting)
+    return sent
+
+
+async def test_calls_of_one_turn_go_in_one_pipeline_and_get_their_own_answers(shared, client, pipelines):
+    answers = await asyncio.gather(*(shared.run(client, ECHO, [], [i]) for i in range(20)))
+    assert answers == [str(i).encode() for i in range(20)]
+    assert pipelines[-1] == 20
+
+
+async def test_a_script_redis_lost_is_loaded_again(shared, client, pipelines):
+    await shared.run(client, ECHO, [], ["before"])
+    await client.script_flush()
+    assert await shared.run(client, ECHO, [], ["after"]) == b"after"
+    assert pipelines[-2:] == [1, 1]  # NOSCRIPT, then the same call once more
+
+
+async def test_an_error_reaches_only_its_caller(shared, client):
+    results = await asyncio.gather(*(shared.run(client, FAIL_ODD, [], [i]) for i in range(4)),
+                                   return_exceptions=True)
+    assert results[0] == b"0" and results[2] == b"2"
+    assert all(isinstance(results[i], ResponseError) for i in (1, 3))
+
+
+async def test_a_cancelled_caller_does_not_stop_the_others(shared, client):
+    first = asyncio.ensure_future(shared.run(client, ECHO, [], ["gone"]))
+    second = asyncio.ensure_future(shared.run(client, ECHO, [], ["here"]))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert await second == b"here"
+    assert first.cancelled()
+
