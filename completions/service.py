@@ -68,7 +68,7 @@ async def _cached(principal: Principal, req: ChatRequest, targets: tuple[Target,
     """Answer from the cache: no upstream call, recorded as cached at zero cost."""
     target = next((t for t in targets if t.provider == hit.provider), None)
     accounting.record(principal, ctx, Outcome(req.model, 200, target, hit.usage, cached=True, streamed=req.stream))
-    await ratelimit.refund(ticket)
+    _later(ratelimit.refund(ticket))
     headers = _headers(ctx, hit.provider, "HIT", ticket)
     if req.stream:
         return Reply(200, headers | SSE_HEADERS, stream=hit.stream(req.include_usage))
@@ -90,8 +90,8 @@ async def _complete(principal: Principal, req: ChatRequest, targets: tuple[Targe
 
 
 async def _after_stream(ticket: ratelimit.Ticket, slot: cache.Slot, provider: str, result: streaming.StreamResult) -> None:
-    await ratelimit.settle(ticket, result.usage)
     await slot.close_stream(provider, result)
+    await ratelimit.settle(ticket, result.usage)
 
 
 async def _stream(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context,
@@ -157,7 +157,7 @@ async def _admit(principal: Principal, req: ChatRequest, targets: tuple[Target, 
             budget.settle(reserved, Decimal(0))
         raise counted
     if isinstance(reserved, BaseException):
-        await ratelimit.refund(counted)
+        _later(ratelimit.refund(counted))
         if isinstance(reserved, GatewayError):
             reserved.headers.update(counted.headers)
         raise reserved
@@ -169,7 +169,7 @@ async def _give_up(ticket: ratelimit.Ticket | None, slot: cache.Slot, err: Gatew
     """An error after admission: count no tokens, free the cache slot, keep the limit headers."""
     await slot.release()
     if ticket is not None:
-        await ratelimit.refund(ticket)
+        _later(ratelimit.refund(ticket))
         err.headers.update(ticket.headers)
 
 

@@ -24,6 +24,7 @@ log = logging.getLogger("gateway.redis")
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 _Call = tuple[str, list, list, asyncio.Future]
+LATER_SECONDS = 0.02
 
 
 def _sha(lua: str, _known: dict[str, str] = {}) -> str:  # noqa: B006 - a deliberate per-process memo
@@ -40,6 +41,7 @@ class SharedRedis:
         self._client: Redis | None = None
         self._owner: tuple[asyncio.AbstractEventLoop, str] | None = None
         self._pending: list[_Call] = []
+        self._later: list[_Call] = []
         self._sending: set[asyncio.Task] = set()  # pipelines in flight, referenced until done
         self._retry_at = 0.0
         self._down = False
@@ -59,21 +61,31 @@ class SharedRedis:
                 retry=Retry(NoBackoff(), 0),
             )
             self._owner = owner
-            self._pending = []
+            self._pending, self._later = [], []
         return self._client
 
-    async def run(self, client: Redis, lua: str, keys: list, args: list) -> object:
-        """Run a script in the next pipeline to Redis; raises what Redis or the connection raised."""
+    async def run(self, client: Redis, lua: str, keys: list, args: list, later: bool = False) -> object:
+        """Run a script in the next pipeline to Redis; raises what Redis or the connection raised.
+
+        `later`: bookkeeping no answer waits for (settlements) goes in a pipeline sent LATER_SECONDS
+        after the first such call, with every other one made meanwhile, out of the way of the next requests."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._pending.append((lua, keys, args, future))
-        if len(self._pending) == 1:
-            # Runs after the callbacks already ready in this turn, so their calls join the same pipeline.
-            loop.call_soon(self._send, client)
+        queue = self._later if later else self._pending
+        queue.append((lua, keys, args, future))
+        if len(queue) == 1:
+            if later:
+                loop.call_later(LATER_SECONDS, self._send, client, True)
+            else:
+                # Runs after the callbacks already ready in this turn, so their calls join the same pipeline.
+                loop.call_soon(self._send, client, False)
         return await future
 
-    def _send(self, client: Redis) -> None:
-        batch, self._pending = self._pending, []
+    def _send(self, client: Redis, later: bool) -> None:
+        if later:
+            batch, self._later = self._later, []
+        else:
+            batch, self._pending = self._pending, []
         if batch:
             task = asyncio.get_running_loop().create_task(self._flush(client, batch))
             self._sending.add(task)

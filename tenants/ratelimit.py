@@ -188,7 +188,7 @@ class RedisBackend:
 
     async def settle(self, keys: list[str], request_id: str, old_cost: int, new_cost: int) -> None:
         args = [f"{old_cost}:{request_id}", f"{new_cost}:{request_id}", new_cost - old_cost]
-        await shared_redis.run(self.client, SETTLE_LUA, self._keys(keys), args)
+        await shared_redis.run(self.client, SETTLE_LUA, self._keys(keys), args, later=True)
 
 
 memory = MemoryBackend()

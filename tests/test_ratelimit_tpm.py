@@ -5,6 +5,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from completions import service
 from providers import tokens
 from providers.types import Message
 
@@ -27,6 +28,7 @@ async def test_it_counts_max_tokens_up_front_then_the_real_usage(async_client, m
     assert int(first["x-ratelimit-remaining-tokens"]) == LIMIT - (prompt_tokens() + 500)
     used = first.json()["usage"]["total_tokens"]
     assert used < prompt_tokens() + 500
+    await service.finished()  # the correction is bookkeeping after the answer
     second = await post_chat(async_client, tenant, chat_body(max_tokens=500))
     # The first request now counts what it used, not what it might have.
     assert int(second["x-ratelimit-remaining-tokens"]) == LIMIT - used - (prompt_tokens() + 500)
@@ -43,9 +45,11 @@ async def test_it_admits_exactly_what_fits_after_the_correction(async_client, mo
     tenant = await sync_to_async(make_tenant)("acme", tpm_limit=2000)
     first = await post_chat(async_client, tenant, chat_body(max_tokens=100))
     room = 2000 - first.json()["usage"]["total_tokens"]
+    await service.finished()
     too_big = await post_chat(async_client, tenant, chat_body(max_tokens=room - prompt_tokens() + 1))
     assert too_big.status_code == 429
     assert "tokens" in too_big.json()["error"]["message"]
+    await service.finished()  # the refusal's refund
     fits = await post_chat(async_client, tenant, chat_body(max_tokens=room - prompt_tokens()))
     assert fits.status_code == 200
     assert fits["x-ratelimit-remaining-tokens"] == "0"

@@ -65,3 +65,11 @@ async def test_a_cancelled_caller_does_not_stop_the_others(shared, client):
     assert await second == b"here"
     assert first.cancelled()
 
+
+
+async def test_bookkeeping_calls_of_a_short_while_share_one_later_pipeline(shared, client, pipelines):
+    first = asyncio.ensure_future(shared.run(client, ECHO, [], ["a"], later=True))
+    await asyncio.sleep(sharedredis.LATER_SECONDS / 4)  # other loop turns, same window
+    second = asyncio.ensure_future(shared.run(client, ECHO, [], ["b"], later=True))
+    assert (await first, await second) == (b"a", b"b")
+    assert pipelines == [2]

@@ -218,7 +218,7 @@ async def _redis_settle(res: Reservation, delta: int) -> None:
     if client is None:  # Redis is down: the next reseed from the ledger corrects the counter
         return
     args = _halves(delta) + [res.generation]
-    await shared_redis.run(client, _SETTLE, [_key(res.tenant_id, res.month)], args)
+    await shared_redis.run(client, _SETTLE, [_key(res.tenant_id, res.month)], args, later=True)
 
 
 # Database.
