@@ -8,7 +8,7 @@ up (see exposition.py); the gauges say how (`multiprocess_mode`).
 from __future__ import annotations
 
 import asyncio
-import atexit
+import functools
 import os
 import threading
 import time
@@ -17,6 +17,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from providers import breaker
 from usage import ledger
+
+from . import exiting
 
 # LLM answers take from tens of milliseconds (cache hits) to minutes (long generations).
 LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
@@ -109,7 +111,7 @@ def start_sampler(interval: float = 5.0) -> None:
         return
     from prometheus_client import multiprocess as mp
 
-    atexit.register(mp.mark_process_dead, os.getpid())
+    exiting.on_exit(functools.partial(mp.mark_process_dead, os.getpid()))
     _sampler = threading.Thread(target=_sample_forever, args=(interval,), name="metrics-sampler", daemon=True)
     _sampler.start()
 

@@ -32,10 +32,10 @@ def database_url() -> str:
 
 
 class GatewayServer:
-    """One Daphne process; env overrides tune caches so tests see their own changes at once."""
+    """One Daphne (or Granian) process; env overrides tune caches so tests see their own changes at once."""
 
     def __init__(self, env: dict[str, str] | None = None, module: str = "daphne"):
-        self.module = module  # "gateway_project.serve" for the entry point with graceful shutdown
+        self.module = module  # "gateway_project.serve" for the entry point with graceful shutdown; "granian"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -50,7 +50,12 @@ class GatewayServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> "GatewayServer":
-        cmd = [sys.executable, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port), "gateway_project.asgi:application"]
+        app = "gateway_project.asgi:application"
+        if self.module == "granian":  # the production command of the README, one worker
+            cmd = [sys.executable, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1", "--port",
+                   str(self.port), "--workers", "1", "--loop", "uvloop", "--no-access-log", app]
+        else:
+            cmd = [sys.executable, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port), app]
         # A file, not a pipe: nobody reads a pipe while the gateway runs, and a full one would block it.
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._stderr)

@@ -2,8 +2,9 @@
 
 Nothing on the request path touches the database. A batch that fails to write stays
 queued and is retried, so a database outage loses nothing the process survives; the
-queue is flushed at exit (Daphne stops its reactor on SIGTERM and SIGINT and the interpreter
-exits normally, so atexit runs). The request id is unique, so a retried batch cannot
+queue is flushed at exit: by atexit (Daphne stops its reactor on SIGTERM and SIGINT and the
+interpreter exits normally), and by multiprocessing's finalizers in forked workers such as
+Granian's, which end with os._exit() and skip atexit (gateway_project/exiting.py). The request id is unique, so a retried batch cannot
 double-count. After each written batch, budget alerts are checked (usage/alerts.py).
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from operator import attrgetter
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections, transaction
+
+from gateway_project import exiting
 
 log = logging.getLogger("gateway.ledger")
 
@@ -198,6 +201,7 @@ def _ensure_writer() -> None:
             if _writer is None or not _writer.is_alive():
                 _writer = threading.Thread(target=_run, name="ledger-writer", daemon=True)
                 _writer.start()
+                exiting.on_exit(_flush_at_exit)  # here, in the serving process: forked workers skip atexit
 
 
 @atexit.register
