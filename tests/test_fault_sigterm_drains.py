@@ -77,3 +77,28 @@ def test_open_streams_past_the_drain_timeout_are_cut_and_still_billed(upstream):
         assert time.monotonic() - began < 6
         thread.join(10)
     assert UsageRecord.objects.count() == 1
+
+
+def test_under_granian_sigterm_refuses_new_connections_and_lets_open_streams_finish(upstream):
+    """The README's production server: Granian stops listening (a balancer retries elsewhere), then drains."""
+    add_route(upstream, "openai", "chat")
+    tenant = make_tenant("acme")
+    upstream.set_mode("slow", delay=0.3)
+    results: list = []
+    with GatewayServer(env={"LEDGER_FLUSH_INTERVAL": "60"}, module="granian") as server:
+        events = [threading.Event() for _ in range(3)]
+        threads = [threading.Thread(target=read_stream, args=(server.url, tenant.raw, e, results)) for e in events]
+        for thread in threads:
+            thread.start()
+        assert all(e.wait(10) for e in events), "streams did not start"
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(f"{server.url}/v1/chat/completions", json=chat_body("chat"), headers={"X-API-Key": tenant.raw},
+                       timeout=5)
+        for thread in threads:
+            thread.join(15)
+        assert server.proc.wait(15) == 0
+    assert len(results) == 3
+    assert all(status == 200 and body.endswith(b"data: [DONE]\n\n") for status, _, body in results)
+    assert set(UsageRecord.objects.values_list("request_id", flat=True)) == {rid for _, rid, _ in results}
