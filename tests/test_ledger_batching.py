@@ -61,3 +61,24 @@ def test_the_writer_thread_writes_within_moments(settings, tenant):
     while UsageRecord.objects.count() < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert UsageRecord.objects.count() == 20 and ledger.pending() == 0
+
+
+def test_entries_queued_while_a_flush_writes_wait_for_the_next_one(settings, tenant):
+    """A flush takes what was queued when it began: chasing newcomers would write one-row batches back to back."""
+    settings.GATEWAY = {**settings.GATEWAY, "LEDGER_WRITER": False}
+    late = spend(tenant, "0.000001")
+
+    def arrive_meanwhile(batch):
+        if late not in batch and ledger.pending() == 0:
+            ledger.record(late)  # a request finishing while the batch is written
+
+    for _ in range(3):
+        ledger.record(spend(tenant, "0.000001"))
+    ledger.publishers.append(arrive_meanwhile)
+    try:
+        assert ledger.flush() == 3
+        assert ledger.pending() == 1
+        assert ledger.flush() == 1
+    finally:
+        ledger.publishers.remove(arrive_meanwhile)
+    assert UsageRecord.objects.count() == 4

@@ -161,11 +161,16 @@ def _touch_keys(batch: list[LedgerEntry]) -> None:
 
 
 def flush() -> int:
-    """Write everything queued now, in the calling thread; returns rows written. Raises on failure."""
-    written = 0
+    """Write what is queued now, in the calling thread; returns rows written. Raises on failure.
+
+    Entries queued while it writes wait for the next flush: chasing them would write a
+    trickle of one- or two-row batches back to back, each paying the transaction's round trips.
+    """
+    written, left = 0, len(_queue)
     with _flush_lock:
-        while _queue:
-            batch = _take(BATCH_SIZE)
+        while _queue and left > 0:
+            batch = _take(min(BATCH_SIZE, left))
+            left -= len(batch)
             try:
                 _write(batch)
             except Exception:
@@ -206,9 +211,8 @@ def _ensure_writer() -> None:
 
 @atexit.register
 def _flush_at_exit() -> None:
-    if not _queue:
-        return
     try:
-        flush()
+        while _queue:
+            flush()
     except Exception:
         log.error("ledger: %d entries could not be written at exit", len(_queue), exc_info=True)
