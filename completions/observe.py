@@ -1,6 +1,7 @@
 """What the request path tells operators: metrics, span attributes and the one log line per request."""
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -50,28 +51,51 @@ def record(principal: Principal, ctx: Context, outcome: Outcome, cost: Decimal) 
     ))
 
 
+# A route's labelled metric children, looked up once: labels() takes a lock and builds its key on
+# every call. Each is made where the metric would have been touched anyway, so no series appears
+# that would not have appeared without the cache.
+@functools.lru_cache(maxsize=4096)
+def _outcome(tenant: str, model: str, provider: str, status_class: str, cache: str) -> tuple:
+    return (metrics.REQUESTS.labels(tenant, model, provider, status_class, cache),
+            metrics.REQUEST_SECONDS.labels(model, provider, cache))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cache_result(tenant: str, model: str, cache: str):
+    return metrics.CACHE.labels(tenant, model, cache)
+
+
+@functools.lru_cache(maxsize=4096)
+def _spend(tenant: str, model: str, provider: str) -> tuple:
+    return (metrics.TOKENS.labels(tenant, model, provider, "prompt"),
+            metrics.TOKENS.labels(tenant, model, provider, "completion"),
+            metrics.COST.labels(tenant, model, provider))
+
+
 def _count(tenant: str, ctx: Context, outcome: Outcome, usage: Usage, cost: Decimal) -> None:
     # Labels come from the resolved route, never from what the client typed: a made-up
     # model name must not mint a new time series.
     target = outcome.target
     model, provider = (target.public_model, target.provider) if target else ("", "")
     cache = "hit" if outcome.cached else "miss"
-    metrics.REQUESTS.labels(tenant, model, provider, metrics.status_class(outcome.status), cache).inc()
-    metrics.REQUEST_SECONDS.labels(model, provider, cache).observe(ctx.elapsed_ms() / 1000)
+    requests, seconds = _outcome(tenant, model, provider, metrics.status_class(outcome.status), cache)
+    requests.inc()
+    seconds.observe(ctx.elapsed_ms() / 1000)
     if outcome.status == 429 and outcome.error_type == "rate_limit_error":
         metrics.RATE_LIMITED.labels(tenant).inc()
     elif outcome.status == 429 and outcome.error_type == "budget_exceeded":
         metrics.BUDGET_BLOCKED.labels(tenant).inc()
     if target is not None or outcome.cached:
-        metrics.CACHE.labels(tenant, model, cache).inc()
+        _cache_result(tenant, model, cache).inc()
     if target is None:
         return
     if outcome.ttft_ms is not None:
         metrics.TTFT_SECONDS.labels(model, provider).observe(outcome.ttft_ms / 1000)
     if not outcome.cached:
-        metrics.TOKENS.labels(tenant, model, provider, "prompt").inc(usage.prompt_tokens)
-        metrics.TOKENS.labels(tenant, model, provider, "completion").inc(usage.completion_tokens)
-        metrics.COST.labels(tenant, model, provider).inc(float(cost))
+        prompt, completion, spent = _spend(tenant, model, provider)
+        prompt.inc(usage.prompt_tokens)
+        completion.inc(usage.completion_tokens)
+        spent.inc(float(cost))
 
 
 def _span_attributes(principal: Principal, outcome: Outcome) -> dict:
