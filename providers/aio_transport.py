@@ -76,8 +76,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             keepalive_timeout=self._limits.keepalive_expiry or 15.0,
             ssl=self._ssl,
         )
-        # httpx handles cookies, redirects and content decoding above the transport.
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+        # httpx handles cookies, redirects and content decoding above the transport. trust_env: HTTPS_PROXY,
+        # NO_PROXY and .netrc apply as they did with httpx's own transport (which it skips for a custom one).
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=True,
                                      auto_decompress=False, skip_auto_headers=("Content-Type",))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

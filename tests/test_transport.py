@@ -9,7 +9,7 @@ import pytest
 
 from providers import transport
 from providers.types import Target, UpstreamError, UpstreamRequest
-from tests.fakes.upstream import closed_port
+from tests.fakes.upstream import FakeUpstream, closed_port
 
 BODY = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}).encode()
 STREAM_BODY = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "stream": True}).encode()
@@ -207,3 +207,16 @@ async def test_the_mock_stream_is_paced_by_delay_ms():
     assert events[-1].data == "[DONE]"
     assert time.monotonic() - started >= 0.02 * (len(events) - 1) * 0.9
     await stream.aclose()
+
+
+async def test_provider_calls_honour_the_proxy_environment(upstream, monkeypatch):
+    proxy = FakeUpstream().start()  # a forward proxy's view: it receives the absolute-form request
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        status, _ = await transport.send(target(upstream.base_url("openai")), chat(upstream.base_url("openai")))
+        assert status == 200
+        assert proxy.calls == 1 and upstream.calls == 0
+    finally:
+        proxy.stop()
