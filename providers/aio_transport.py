@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import urllib.request
 from typing import AsyncIterator, Iterator
 
 import aiohttp
@@ -68,6 +69,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limits = limits
         self._ssl = ssl_context or httpx.create_ssl_context()
         self._session: aiohttp.ClientSession | None = None
+        # httpx reads the proxy variables when a client is made, but not for a custom transport: read them here.
+        self._proxies = urllib.request.getproxies()
+        self._proxy_for: dict[tuple[str, str], str | None] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -76,10 +80,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             keepalive_timeout=self._limits.keepalive_expiry or 15.0,
             ssl=self._ssl,
         )
-        # httpx handles cookies, redirects and content decoding above the transport. trust_env: HTTPS_PROXY,
-        # NO_PROXY and .netrc apply as they did with httpx's own transport (which it skips for a custom one).
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=True,
+        # httpx handles cookies, redirects and content decoding above the transport. No trust_env: aiohttp
+        # would read the environment and ~/.netrc on every request; the proxies are read once instead.
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                      auto_decompress=False, skip_auto_headers=("Content-Type",))
+
+    def _proxy(self, url: httpx.URL) -> str | None:
+        """The forward proxy for this URL from HTTP(S)_PROXY and NO_PROXY, as read when the transport was made."""
+        key = (url.scheme, url.host)
+        if key not in self._proxy_for:
+            proxy = self._proxies.get(url.scheme)
+            if proxy and urllib.request.proxy_bypass_environment(url.host, self._proxies):
+                proxy = None
+            self._proxy_for[key] = proxy
+        return self._proxy_for[key]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session
@@ -90,7 +104,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         with _as_httpx(request):
             response = await session.request(
                 request.method, str(request.url), headers=request.headers.multi_items(), data=body or None,
-                allow_redirects=False, compress=None, chunked=None, read_until_eof=True,
+                allow_redirects=False, compress=None, chunked=None, read_until_eof=True, proxy=self._proxy(request.url),
                 timeout=aiohttp.ClientTimeout(total=None, connect=timeout.get("pool"),
                                               sock_connect=timeout.get("connect"), sock_read=timeout.get("read")),
             )

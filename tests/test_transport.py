@@ -220,3 +220,15 @@ async def test_provider_calls_honour_the_proxy_environment(upstream, monkeypatch
         assert proxy.calls == 1 and upstream.calls == 0
     finally:
         proxy.stop()
+
+
+async def test_no_proxy_sends_a_host_straight_to_it(upstream, monkeypatch):
+    proxy = FakeUpstream().start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        status, _ = await transport.send(target(upstream.base_url("openai")), chat(upstream.base_url("openai")))
+        assert status == 200
+        assert proxy.calls == 0 and upstream.calls == 1
+    finally:
+        proxy.stop()
