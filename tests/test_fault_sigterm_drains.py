@@ -33,6 +33,24 @@ def read_stream(url: str, key: str, started: threading.Event, out: list) -> None
             out.append((response.status_code, response.headers["x-request-id"], body))
 
 
+def open_streams(server: GatewayServer, key: str, count: int, results: list) -> list[threading.Thread]:
+    """`count` streams reading in threads, returned once each has received its first bytes."""
+    events = [threading.Event() for _ in range(count)]
+    threads = [threading.Thread(target=read_stream, args=(server.url, key, e, results)) for e in events]
+    for thread in threads:
+        thread.start()
+    assert all(e.wait(10) for e in events), "streams did not start"
+    return threads
+
+
+def assert_finished_and_billed(threads: list[threading.Thread], results: list) -> None:
+    for thread in threads:
+        thread.join(15)
+    assert len(results) == len(threads)
+    assert all(status == 200 and body.endswith(b"data: [DONE]\n\n") for status, _, body in results)
+    assert set(UsageRecord.objects.values_list("request_id", flat=True)) == {rid for _, rid, _ in results}
+
+
 def test_sigterm_lets_open_streams_finish_and_refuses_new_requests(upstream):
     add_route(upstream, "openai", "chat")
     tenant = make_tenant("acme")
@@ -40,25 +58,16 @@ def test_sigterm_lets_open_streams_finish_and_refuses_new_requests(upstream):
     results: list = []
     # The writer would wait a minute: only the shutdown flush can write the rows.
     with DrainingGateway(env={"LEDGER_FLUSH_INTERVAL": "60", "DRAIN_SECONDS": "10"}) as server:
-        events = [threading.Event() for _ in range(3)]
-        threads = [threading.Thread(target=read_stream, args=(server.url, tenant.raw, e, results)) for e in events]
-        for thread in threads:
-            thread.start()
-        assert all(e.wait(10) for e in events), "streams did not start"
+        threads = open_streams(server, tenant.raw, 3, results)
         server.proc.send_signal(signal.SIGTERM)
         time.sleep(0.2)
         refused = httpx.post(f"{server.url}/v1/chat/completions", json=chat_body("chat"),
                              headers={"X-API-Key": tenant.raw}, timeout=5)
         health = httpx.get(f"{server.url}/health", timeout=5)
-        for thread in threads:
-            thread.join(15)
-        assert server.proc.wait(15) == 0
+        assert server.proc.wait(15) == 0  # after the streams end: the drain waits for them
+        assert_finished_and_billed(threads, results)
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "shutting_down"
     assert health.status_code == 503  # load balancers route away
-    assert len(results) == 3
-    assert all(status == 200 and body.endswith(b"data: [DONE]\n\n") for status, _, body in results)
-    ids = {request_id for _, request_id, _ in results}
-    assert set(UsageRecord.objects.values_list("request_id", flat=True)) == ids
 
 
 def test_open_streams_past_the_drain_timeout_are_cut_and_still_billed(upstream):
@@ -86,19 +95,11 @@ def test_under_granian_sigterm_refuses_new_connections_and_lets_open_streams_fin
     upstream.set_mode("slow", delay=0.3)
     results: list = []
     with GatewayServer(env={"LEDGER_FLUSH_INTERVAL": "60"}, module="granian") as server:
-        events = [threading.Event() for _ in range(3)]
-        threads = [threading.Thread(target=read_stream, args=(server.url, tenant.raw, e, results)) for e in events]
-        for thread in threads:
-            thread.start()
-        assert all(e.wait(10) for e in events), "streams did not start"
+        threads = open_streams(server, tenant.raw, 3, results)
         server.proc.send_signal(signal.SIGTERM)
         time.sleep(0.2)
         with pytest.raises(httpx.ConnectError):
             httpx.post(f"{server.url}/v1/chat/completions", json=chat_body("chat"), headers={"X-API-Key": tenant.raw},
                        timeout=5)
-        for thread in threads:
-            thread.join(15)
-        assert server.proc.wait(15) == 0
-    assert len(results) == 3
-    assert all(status == 200 and body.endswith(b"data: [DONE]\n\n") for status, _, body in results)
-    assert set(UsageRecord.objects.values_list("request_id", flat=True)) == {rid for _, rid, _ in results}
+        assert server.proc.wait(15) == 0  # after the streams end: the drain waits for them
+        assert_finished_and_billed(threads, results)
