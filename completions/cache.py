@@ -21,7 +21,7 @@ from django.core.cache import cache as local_cache
 from providers.routing import StreamAnswer
 from providers.types import ChatChunk, ChatRequest, ChunkChoice, Usage
 from tenants.principal import Principal
-from tenants.ratelimit import REDIS_ERRORS, shared_redis
+from gateway_project.sharedredis import REDIS_ERRORS, shared_redis
 
 from .streaming import DONE, StreamResult, sse
 

@@ -7,6 +7,7 @@ connection's bookkeeping) each. Under load that is most of the per-request cost 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -27,11 +28,9 @@ _Call = tuple[str, list, list, asyncio.Future]
 LATER_SECONDS = 0.02
 
 
-def _sha(lua: str, _known: dict[str, str] = {}) -> str:  # noqa: B006 - a deliberate per-process memo
-    sha = _known.get(lua)
-    if sha is None:
-        sha = _known[lua] = hashlib.sha1(lua.encode()).hexdigest()
-    return sha
+@functools.cache
+def _sha(lua: str) -> str:
+    return hashlib.sha1(lua.encode()).hexdigest()
 
 
 class SharedRedis:

@@ -21,7 +21,7 @@ from django.conf import settings
 from redis.asyncio import Redis
 
 from gateway_project.errors import GatewayError
-from gateway_project.sharedredis import REDIS_ERRORS, shared_redis  # noqa: F401 - REDIS_ERRORS is used by importers
+from gateway_project.sharedredis import REDIS_ERRORS, shared_redis
 from providers import tokens
 from providers.types import ChatRequest, Usage
 

@@ -76,10 +76,7 @@ def test_open_streams_past_the_drain_timeout_are_cut_and_still_billed(upstream):
     upstream.set_mode("slow", delay=2.0)  # far longer than the drain allows
     results: list = []
     with DrainingGateway(env={"LEDGER_FLUSH_INTERVAL": "60", "DRAIN_SECONDS": "1"}) as server:
-        started = threading.Event()
-        thread = threading.Thread(target=read_stream, args=(server.url, tenant.raw, started, results))
-        thread.start()
-        assert started.wait(10)
+        (thread,) = open_streams(server, tenant.raw, 1, results)
         began = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(15) == 0
