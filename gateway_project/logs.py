@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -51,10 +52,22 @@ class StdoutHandler(logging.StreamHandler):
         pass
 
 
+_lock = threading.Lock()
+
+
 def write(line: RequestLine) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
     out = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "event": "request",
            **dict(zip(_FIELDS, _values(line)))}  # asdict would deep-copy every value
     out["cost_usd"] = format(line.cost_usd, "f")
-    log.info(orjson.dumps(out).decode())
+    text = orjson.dumps(out).decode()
+    handlers = log.handlers
+    if len(handlers) == 1 and type(handlers[0]) is StdoutHandler and not (log.filters or handlers[0].filters):
+        # As configured: the line as the handler would write it, without a LogRecord and a caller lookup
+        # for each request (three quarters of the cost of a line, bench/README.md).
+        with _lock:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+    else:
+        log.info(text)
