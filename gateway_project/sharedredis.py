@@ -2,7 +2,8 @@
 
 Scripts called in the same turn of the event loop, by one request or by many, go to Redis in one
 pipeline: one write and one read for all of them, instead of a round trip (and a pooled
-connection's bookkeeping) each. Under load that is most of the per-request cost of Redis.
+connection's bookkeeping) each. Under load that is most of the per-request cost of Redis. They go
+over redispipe's one connection per loop; redis-py's pipeline only serves URLs it cannot handle.
 """
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from . import metrics
+from . import metrics, redispipe
 
 log = logging.getLogger("gateway.redis")
 
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
-_Call = tuple[str, list, list, asyncio.Future]
+_Call = tuple[str, list, list, bytes | None, asyncio.Future]  # lua, keys, args, EVALSHA packed for the pipe
 LATER_SECONDS = 0.02
 
 
@@ -34,10 +35,12 @@ def _sha(lua: str) -> str:
 
 
 class SharedRedis:
-    """One redis.asyncio client per process and event loop; skips Redis for a while after a failure."""
+    """One redis.asyncio client (and one connection for scripts) per process and event loop; skips Redis
+    for a while after a failure."""
 
     def __init__(self) -> None:
         self._client: Redis | None = None
+        self._pipe: redispipe.RedisPipe | None = None  # None: redis-py pipelines the scripts
         self._owner: tuple[asyncio.AbstractEventLoop, str] | None = None
         self._pending: list[_Call] = []
         self._later: list[_Call] = []
@@ -52,13 +55,14 @@ class SharedRedis:
             return None
         owner = (asyncio.get_running_loop(), url)
         if self._client is None or self._owner != owner:
+            timeout, connect_timeout = settings.GATEWAY["REDIS_SOCKET_TIMEOUT"], settings.GATEWAY["REDIS_CONNECT_TIMEOUT"]
             # No retries here: a slow Redis must not slow requests; we fall back instead.
             self._client = Redis.from_url(
-                url,
-                socket_timeout=settings.GATEWAY["REDIS_SOCKET_TIMEOUT"],
-                socket_connect_timeout=settings.GATEWAY["REDIS_CONNECT_TIMEOUT"],
-                retry=Retry(NoBackoff(), 0),
+                url, socket_timeout=timeout, socket_connect_timeout=connect_timeout, retry=Retry(NoBackoff(), 0)
             )
+            if self._pipe is not None:
+                self._pipe.close()
+            self._pipe = redispipe.RedisPipe.from_url(url, owner[0], connect_timeout, timeout)
             self._owner = owner
             self._pending, self._later = [], []
         return self._client
@@ -71,7 +75,9 @@ class SharedRedis:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         queue = self._later if later else self._pending
-        queue.append((lua, keys, args, future))
+        # Packed here, so an argument Redis cannot take raises to its caller.
+        packed = redispipe.command(b"EVALSHA", _sha(lua), len(keys), *keys, *args) if self._pipe else None
+        queue.append((lua, keys, args, packed, future))
         if len(queue) == 1:
             if later:
                 loop.call_later(LATER_SECONDS, self._send, client, True)
@@ -85,10 +91,15 @@ class SharedRedis:
             batch, self._later = self._later, []
         else:
             batch, self._pending = self._pending, []
-        if batch:
-            task = asyncio.get_running_loop().create_task(self._flush(client, batch))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+        if not batch:
+            return
+        pipe = self._pipe
+        if pipe is not None and batch[0][3] is not None:
+            pipe.send([call[3] for call in batch], functools.partial(_answered, pipe, batch))
+            return
+        task = asyncio.get_running_loop().create_task(self._flush(client, batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def _flush(self, client: Redis, batch: list[_Call]) -> None:
         try:
@@ -99,22 +110,24 @@ class SharedRedis:
             raise
         except Exception as exc:  # noqa: BLE001 - every caller gets the failure to handle as it does
             results = [exc] * len(batch)
-        for (*_, future), result in zip(batch, results):
-            if future.done():  # its caller was cancelled
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        _deliver(batch, results)
 
     def forget(self) -> None:
-        """Start over: no client, Redis not considered down (tests)."""
+        """Start over: no client, no connection, Redis not considered down (tests)."""
+        if self._pipe is not None:
+            self._pipe.close()
         self.__init__()
         metrics.REDIS_FALLBACK.set(0)
 
     def failed(self, exc: BaseException, what: str) -> None:
         """Note a failure: log once per outage, try Redis again after REDIS_RETRY_SECONDS."""
         self._retry_at = time.monotonic() + settings.GATEWAY["REDIS_RETRY_SECONDS"]
+        if self._client is not None and self._owner[0] is asyncio._get_running_loop():
+            # An outage leaves the pool's idle connections dead. Scripts no longer use (and so clean) the pool:
+            # drop them now, not at the first cache call after Redis returns (which would fail and mark it down).
+            task = self._owner[0].create_task(_quietly(self._client.connection_pool.disconnect(inuse_connections=False)))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         if not self._down:
             self._down = True
             metrics.REDIS_FALLBACK.set(1)
@@ -131,6 +144,44 @@ class SharedRedis:
         return self._down
 
 
+async def _quietly(coro) -> None:
+    try:
+        await coro
+    except Exception:  # noqa: BLE001 - closing what is already broken
+        pass
+
+
+def _deliver(batch: list[_Call], results: list) -> None:
+    for (*_, future), result in zip(batch, results):
+        if future.done():  # its caller was cancelled
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+
+def _answered(pipe: redispipe.RedisPipe, batch: list[_Call], results: list | BaseException) -> None:
+    """A batch's replies from the pipe; scripts Redis does not know yet are loaded and run once more."""
+    if isinstance(results, BaseException):
+        results = [results] * len(batch)
+    missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if not missing:
+        _deliver(batch, results)
+        return
+    scripts = list(dict.fromkeys(batch[i][0] for i in missing))
+
+    def rerun(answers: list | BaseException) -> None:
+        if isinstance(answers, BaseException):
+            answers = [answers] * (len(scripts) + len(missing))
+        loaded = dict(zip(scripts, answers))  # SCRIPT LOAD's answer: a compile error is the caller's
+        for i, answer in zip(missing, answers[len(scripts):]):
+            results[i] = loaded[batch[i][0]] if isinstance(loaded[batch[i][0]], Exception) else answer
+        _deliver(batch, results)
+
+    pipe.send([redispipe.command(b"SCRIPT", b"LOAD", lua) for lua in scripts] + [batch[i][3] for i in missing], rerun)
+
+
 async def _execute(client: Redis, batch: list[_Call]) -> list:
     """EVALSHA each call in one pipeline; scripts Redis does not know yet are loaded and run once more."""
     results = await _pipeline(client, batch)
@@ -145,7 +196,7 @@ async def _execute(client: Redis, batch: list[_Call]) -> list:
 
 async def _pipeline(client: Redis, batch: list[_Call]) -> list:
     async with client.pipeline(transaction=False) as pipe:
-        for lua, keys, args, _ in batch:
+        for lua, keys, args, *_ in batch:
             pipe.evalsha(_sha(lua), len(keys), *keys, *args)
         return await pipe.execute(raise_on_error=False)
 

@@ -5,7 +5,7 @@ import os
 import pytest
 from redis.exceptions import ResponseError
 
-from gateway_project import sharedredis
+from gateway_project import redispipe, sharedredis
 
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL (make test does)")
 
@@ -14,8 +14,10 @@ FAIL_ODD = "if tonumber(ARGV[1]) % 2 == 1 then return redis.error_reply('odd') e
 
 
 @pytest.fixture
-def shared():
-    return sharedredis.SharedRedis()  # not the process's: earlier tests may have marked that one down
+async def shared():
+    shared = sharedredis.SharedRedis()  # not the process's: earlier tests may have marked that one down
+    yield shared
+    shared.forget()  # closes its connection while the loop runs
 
 
 @pytest.fixture
@@ -26,14 +28,15 @@ async def client(settings, shared):
 
 @pytest.fixture
 def pipelines(monkeypatch):
+    """Commands per write to Redis."""
     sent = []
-    real = sharedredis._pipeline
+    real = redispipe.RedisPipe.send
 
-    async def counting(client, batch):
-        sent.append(len(batch))
-        return await real(client, batch)
+    def counting(pipe, commands, done):
+        sent.append(len(commands))
+        return real(pipe, commands, done)
 
-    monkeypatch.setattr(sharedredis, "_pipeline", counting)
+    monkeypatch.setattr(redispipe.RedisPipe, "send", counting)
     return sent
 
 
@@ -47,7 +50,7 @@ async def test_a_script_redis_lost_is_loaded_again(shared, client, pipelines):
     await shared.run(client, ECHO, [], ["before"])
     await client.script_flush()
     assert await shared.run(client, ECHO, [], ["after"]) == b"after"
-    assert pipelines[-2:] == [1, 1]  # NOSCRIPT, then the same call once more
+    assert pipelines[-2:] == [1, 2]  # NOSCRIPT, then SCRIPT LOAD and the same call once more
 
 
 async def test_an_error_reaches_only_its_caller(shared, client):
