@@ -1,9 +1,9 @@
-"""An httpx transport whose connections are aiohttp's: httpx stays the client API, aiohttp does the I/O.
+"""An httpx transport whose connections are aiohttp's, for provider calls through a forward proxy.
 
-httpcore's pool scans every pooled connection, with a poll() syscall each, for every request it
-assigns; at 64 concurrent requests that scan was three quarters of the gateway's CPU
-(bench/README.md). aiohttp's connector hands out idle connections in O(1) and parses HTTP in C.
-The OpenAI SDK offers the same arrangement (httpx on aiohttp) for the same reason.
+Direct calls go through providers/http1.py. httpcore (httpx's own transport) scans every pooled
+connection with a poll() syscall per request, three quarters of the gateway's CPU at 64 concurrent
+requests (bench/README.md); aiohttp's connector hands out idle connections in O(1), speaks to
+HTTP(S) proxies (CONNECT included), and parses HTTP in C.
 """
 from __future__ import annotations
 
@@ -62,6 +62,27 @@ class _Body(httpx.AsyncByteStream):
             self._response.close()
 
 
+class Proxies:
+    """HTTP(S)_PROXY and NO_PROXY, read once: httpx reads them for a client it makes, not for a custom transport."""
+
+    def __init__(self) -> None:
+        self._env = urllib.request.getproxies()
+        self._for: dict[tuple[str, str], str | None] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._env)
+
+    def for_url(self, url: httpx.URL) -> str | None:
+        """The forward proxy for this URL, or None to go straight to it."""
+        key = (url.scheme, url.host)
+        if key not in self._for:
+            proxy = self._env.get(url.scheme)
+            if proxy and urllib.request.proxy_bypass_environment(url.host, self._env):
+                proxy = None
+            self._for[key] = proxy
+        return self._for[key]
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (one keep-alive pool) for one httpx.AsyncClient, made on first use in its loop."""
 
@@ -69,9 +90,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limits = limits
         self._ssl = ssl_context or httpx.create_ssl_context()
         self._session: aiohttp.ClientSession | None = None
-        # httpx reads the proxy variables when a client is made, but not for a custom transport: read them here.
-        self._proxies = urllib.request.getproxies()
-        self._proxy_for: dict[tuple[str, str], str | None] = {}
+        self._proxies = Proxies()
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -85,16 +104,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                      auto_decompress=False, skip_auto_headers=("Content-Type",))
 
-    def _proxy(self, url: httpx.URL) -> str | None:
-        """The forward proxy for this URL from HTTP(S)_PROXY and NO_PROXY, as read when the transport was made."""
-        key = (url.scheme, url.host)
-        if key not in self._proxy_for:
-            proxy = self._proxies.get(url.scheme)
-            if proxy and urllib.request.proxy_bypass_environment(url.host, self._proxies):
-                proxy = None
-            self._proxy_for[key] = proxy
-        return self._proxy_for[key]
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session
         if session is None or session.closed:
@@ -104,7 +113,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         with _as_httpx(request):
             response = await session.request(
                 request.method, str(request.url), headers=request.headers.multi_items(), data=body or None,
-                allow_redirects=False, compress=None, chunked=None, read_until_eof=True, proxy=self._proxy(request.url),
+                allow_redirects=False, compress=None, chunked=None, read_until_eof=True,
+                proxy=self._proxies.for_url(request.url),
                 timeout=aiohttp.ClientTimeout(total=None, connect=timeout.get("pool"),
                                               sock_connect=timeout.get("connect"), sock_read=timeout.get("read")),
             )

@@ -1,4 +1,10 @@
-"""The one HTTP seam to providers: pooled httpx clients, timeouts, typed errors; no provider JSON, no retries."""
+"""The one HTTP seam to providers: pooled connections, timeouts, typed errors; no provider JSON, no retries.
+
+Requests go straight to the transport (httpx's transport API, providers/http1.py), past AsyncClient.send's
+auth, redirect and cookie layers: redirects are not followed and cookies are not kept. The pooled client per
+provider holds the default headers and timeouts, and owns the transport. (The transport's one resend, of a
+request on a kept-alive connection the server had closed unseen, is not a retry of an answer.)
+"""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +15,7 @@ from typing import AsyncIterator
 
 import httpx
 
-from .aio_transport import AiohttpTransport
+from .http1 import Http1Transport
 from .sse import SSEDecoder
 from .types import SSEEvent, Target, UpstreamError, UpstreamRequest
 
@@ -19,7 +25,7 @@ MAX_CONNECT_TIMEOUT = 10.0
 
 # Pooled connections belong to the event loop that opened them, so clients are kept per loop:
 # one loop (and one client per provider) for a server's life, a fresh set for each test's loop.
-_Pool = dict[tuple[str, str, float], tuple[httpx.AsyncClient, AiohttpTransport]]
+_Pool = dict[tuple[str, str, float], tuple[httpx.AsyncClient, Http1Transport]]
 _pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
 
 
@@ -48,16 +54,23 @@ def _pool() -> _Pool:
     return pool
 
 
-def client_for(target: Target) -> httpx.AsyncClient:
-    """The pooled client for this provider, made on first use."""
+def _pooled(target: Target) -> tuple[httpx.AsyncClient, Http1Transport]:
+    """The pooled client and transport for this provider, made on first use."""
     pool = _pool()
     key = (target.provider, target.base_url, target.timeout)
-    if key not in pool:
-        connections = AiohttpTransport(LIMITS)
-        client = httpx.AsyncClient(timeout=_timeout(target.timeout), transport=connections)
+    entry = pool.get(key)
+    if entry is None:
+        connections = Http1Transport(LIMITS)
+        # trust_env=False: the transport reads the proxy variables itself (once), for every request.
+        client = httpx.AsyncClient(timeout=_timeout(target.timeout), transport=connections, trust_env=False)
         client._cookies = _NoCookies()  # httpx's setter would copy the jar into a plain Cookies
-        pool[key] = (client, connections)
-    return pool[key][0]
+        entry = pool[key] = (client, connections)
+    return entry
+
+
+def client_for(target: Target) -> httpx.AsyncClient:
+    """The pooled client for this provider: its headers and timeouts; its transport does the I/O."""
+    return _pooled(target)[0]
 
 
 async def close_all() -> None:
@@ -105,12 +118,15 @@ async def send(target: Target, upstream: UpstreamRequest) -> tuple[int, bytes]:
         from .adapters import mock
 
         return mock.simulate(upstream.body)
-    client = client_for(target)
+    client, connections = _pooled(target)
     try:
-        response = await client.send(_request(client, upstream))
+        response = await connections.handle_async_request(_request(client, upstream))
+        try:
+            return response.status_code, await response.aread()  # aread applies any Content-Encoding
+        finally:
+            await response.aclose()
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise _failure(target, exc) from exc
-    return response.status_code, response.content
 
 
 async def open_stream(target: Target, upstream: UpstreamRequest) -> UpstreamStream | MockStream:
@@ -119,9 +135,9 @@ async def open_stream(target: Target, upstream: UpstreamRequest) -> UpstreamStre
         from .adapters import mock
 
         return MockStream(mock.simulate_stream(upstream.body), float(target.options.get("delay_ms") or 0) / 1000)
-    client = client_for(target)
+    client, connections = _pooled(target)
     try:
-        response = await client.send(_request(client, upstream), stream=True)
+        response = await connections.handle_async_request(_request(client, upstream))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise _failure(target, exc) from exc
     return UpstreamStream(target, response)
