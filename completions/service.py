@@ -7,6 +7,7 @@ from decimal import Decimal
 import orjson
 
 from gateway_project.errors import GatewayError, forbidden, not_found
+from gateway_project.sharedredis import shared_redis
 from providers import routes, routing, tokens
 from providers.types import ChatRequest, Target, Usage
 from tenants import ratelimit
@@ -30,9 +31,10 @@ def _later(work) -> None:
 
 
 async def finished() -> None:
-    """Wait for the bookkeeping in flight (tests, shutdown)."""
+    """Wait for the bookkeeping in flight, Redis settlements included (tests, shutdown)."""
     while _after:
         await asyncio.gather(*list(_after), return_exceptions=True)
+    await shared_redis.posted()
 
 
 async def _targets(principal: Principal, req: ChatRequest) -> tuple[Target, ...]:
@@ -68,7 +70,7 @@ async def _cached(principal: Principal, req: ChatRequest, targets: tuple[Target,
     """Answer from the cache: no upstream call, recorded as cached at zero cost."""
     target = next((t for t in targets if t.provider == hit.provider), None)
     accounting.record(principal, ctx, Outcome(req.model, 200, target, hit.usage, cached=True, streamed=req.stream))
-    _later(ratelimit.refund(ticket))
+    ratelimit.refund(ticket)
     headers = _headers(ctx, hit.provider, "HIT", ticket)
     if req.stream:
         return Reply(200, headers | SSE_HEADERS, stream=hit.stream(req.include_usage))
@@ -84,14 +86,14 @@ async def _complete(principal: Principal, req: ChatRequest, targets: tuple[Targe
         raise
     response, payload = answer.response, answer.response.to_openai()
     accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, response.usage))
-    _later(ratelimit.settle(ticket, response.usage))  # off the answer's path; pipelined with the budget's settlement
+    ratelimit.settle(ticket, response.usage)  # queued for the next bookkeeping pipeline, with the budget's
     await slot.fill(answer.target.provider, payload)
     return Reply(200, _headers(ctx, answer.target.provider, ticket=ticket), body=orjson.dumps(payload))
 
 
 async def _after_stream(ticket: ratelimit.Ticket, slot: cache.Slot, provider: str, result: streaming.StreamResult) -> None:
     await slot.close_stream(provider, result)
-    await ratelimit.settle(ticket, result.usage)
+    ratelimit.settle(ticket, result.usage)
 
 
 async def _stream(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context,
@@ -157,7 +159,7 @@ async def _admit(principal: Principal, req: ChatRequest, targets: tuple[Target, 
             budget.settle(reserved, Decimal(0))
         raise counted
     if isinstance(reserved, BaseException):
-        _later(ratelimit.refund(counted))
+        ratelimit.refund(counted)
         if isinstance(reserved, GatewayError):
             reserved.headers.update(counted.headers)
         raise reserved
@@ -169,7 +171,7 @@ async def _give_up(ticket: ratelimit.Ticket | None, slot: cache.Slot, err: Gatew
     """An error after admission: count no tokens, free the cache slot, keep the limit headers."""
     await slot.release()
     if ticket is not None:
-        _later(ratelimit.refund(ticket))
+        ratelimit.refund(ticket)
         err.headers.update(ticket.headers)
 
 

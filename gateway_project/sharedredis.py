@@ -44,6 +44,7 @@ class SharedRedis:
         self._owner: tuple[asyncio.AbstractEventLoop, str] | None = None
         self._pending: list[_Call] = []
         self._later: list[_Call] = []
+        self._posted: set[asyncio.Future] = set()  # `later` scripts not answered yet
         self._sending: set[asyncio.Task] = set()  # pipelines in flight, referenced until done
         self._retry_at = 0.0
         self._down = False
@@ -64,27 +65,40 @@ class SharedRedis:
                 self._pipe.close()
             self._pipe = redispipe.RedisPipe.from_url(url, owner[0], connect_timeout, timeout)
             self._owner = owner
-            self._pending, self._later = [], []
+            self._pending, self._later, self._posted = [], [], set()
         return self._client
 
-    async def run(self, client: Redis, lua: str, keys: list, args: list, later: bool = False) -> object:
-        """Run a script in the next pipeline to Redis; raises what Redis or the connection raised.
+    def submit(self, client: Redis, lua: str, keys: list, args: list, later: bool = False) -> asyncio.Future:
+        """Queue a script for the next pipeline to Redis; its future gets the result or what Redis raised.
 
         `later`: bookkeeping no answer waits for (settlements) goes in a pipeline sent LATER_SECONDS
-        after the first such call, with every other one made meanwhile, out of the way of the next requests."""
+        after the first such call, with every other one made meanwhile, out of the way of the next requests.
+        Such a future needs no task to wait on it: `posted()` waits for them all."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         queue = self._later if later else self._pending
         # Packed here, so an argument Redis cannot take raises to its caller.
         packed = redispipe.command(b"EVALSHA", _sha(lua), len(keys), *keys, *args) if self._pipe else None
         queue.append((lua, keys, args, packed, future))
+        if later:
+            self._posted.add(future)
+            future.add_done_callback(self._posted.discard)
         if len(queue) == 1:
             if later:
                 loop.call_later(LATER_SECONDS, self._send, client, True)
             else:
                 # Runs after the callbacks already ready in this turn, so their calls join the same pipeline.
                 loop.call_soon(self._send, client, False)
-        return await future
+        return future
+
+    async def run(self, client: Redis, lua: str, keys: list, args: list, later: bool = False) -> object:
+        """Run a script in the next pipeline to Redis (see submit); raises what Redis or the connection raised."""
+        return await self.submit(client, lua, keys, args, later)
+
+    async def posted(self) -> None:
+        """Wait until the `later` scripts queued or in flight are done (tests, shutdown)."""
+        while self._posted:
+            await asyncio.gather(*list(self._posted), return_exceptions=True)
 
     def _send(self, client: Redis, later: bool) -> None:
         if later:

@@ -11,6 +11,8 @@ oldest request in the window stops counting, i.e. until `remaining` next grows.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import threading
 import time
@@ -27,6 +29,7 @@ from providers.types import ChatRequest, Usage
 
 from .principal import Principal
 
+log = logging.getLogger("gateway.ratelimit")
 
 WINDOW_MS = 60_000
 PREFIX = "gw:rl:"
@@ -186,9 +189,13 @@ class RedisBackend:
         out = [int(x) for x in out]
         return Verdict(out[0], tuple(out[1::2]), tuple(out[2::2]))
 
-    async def settle(self, keys: list[str], request_id: str, old_cost: int, new_cost: int) -> None:
+    def post_settle(self, keys: list[str], request_id: str, old_cost: int, new_cost: int) -> asyncio.Future:
+        """Queue the correction for the next bookkeeping pipeline; nothing needs to wait for it."""
         args = [f"{old_cost}:{request_id}", f"{new_cost}:{request_id}", new_cost - old_cost]
-        await shared_redis.run(self.client, SETTLE_LUA, self._keys(keys), args, later=True)
+        return shared_redis.submit(self.client, SETTLE_LUA, self._keys(keys), args, later=True)
+
+    async def settle(self, keys: list[str], request_id: str, old_cost: int, new_cost: int) -> None:
+        await self.post_settle(keys, request_id, old_cost, new_cost)
 
 
 memory = MemoryBackend()
@@ -286,18 +293,19 @@ async def acquire(principal: Principal, req: ChatRequest, request_id: str) -> Ti
     return Ticket(request_id, headers_for(limits, verdict), [lim.key for lim in token_limits], estimate, shared)
 
 
-async def settle(ticket: Ticket, usage: Usage | None) -> None:
+def settle(ticket: Ticket, usage: Usage | None) -> None:
     """Replace the token estimate by the real usage (None: the provider gave none; keep the estimate)."""
     if usage is not None:
-        await _correct(ticket, usage.total_tokens)
+        _correct(ticket, usage.total_tokens)
 
 
-async def refund(ticket: Ticket) -> None:
+def refund(ticket: Ticket) -> None:
     """No provider tokens were spent (an error, a cache hit): count none."""
-    await _correct(ticket, 0)
+    _correct(ticket, 0)
 
 
-async def _correct(ticket: Ticket, actual: int) -> None:
+def _correct(ticket: Ticket, actual: int) -> None:
+    """Queue the correction (in Redis: with the next bookkeeping pipeline, no task per request)."""
     if not ticket.token_keys or actual == ticket.estimate:
         return
     estimate, ticket.estimate = ticket.estimate, actual
@@ -308,6 +316,18 @@ async def _correct(ticket: Ticket, actual: int) -> None:
     if client is None:  # Redis went away since acquire: its entry expires with the window
         return
     try:
-        await RedisBackend(client).settle(ticket.token_keys, ticket.request_id, estimate, actual)
-    except REDIS_ERRORS as exc:
+        posted = RedisBackend(client).post_settle(ticket.token_keys, ticket.request_id, estimate, actual)
+    except REDIS_ERRORS as exc:  # an argument Redis cannot take
         shared_redis.failed(exc, "rate limits count in this process")
+        return
+    posted.add_done_callback(_corrected)
+
+
+def _corrected(posted: asyncio.Future) -> None:
+    if posted.cancelled():
+        return
+    exc = posted.exception()
+    if isinstance(exc, REDIS_ERRORS):
+        shared_redis.failed(exc, "rate limits count in this process")
+    elif exc is not None:
+        log.warning("rate limits: a token correction failed", exc_info=exc)

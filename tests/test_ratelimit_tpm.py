@@ -1,11 +1,14 @@
 """TPM counts prompt tokens plus max_tokens up front, then the real usage once the answer is in."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from completions import service
+from usage import budget
 from providers import tokens
 from providers.types import Message
 
@@ -31,6 +34,18 @@ async def test_it_counts_max_tokens_up_front_then_the_real_usage(async_client, m
     await service.finished()  # the correction is bookkeeping after the answer
     second = await post_chat(async_client, tenant, chat_body(max_tokens=500))
     # The first request now counts what it used, not what it might have.
+    assert int(second["x-ratelimit-remaining-tokens"]) == LIMIT - used - (prompt_tokens() + 500)
+
+
+async def test_settlements_are_queued_without_a_task_per_request(async_client, mock_provider):
+    tenant = await sync_to_async(make_tenant)("acme", tpm_limit=LIMIT, monthly_budget_usd=Decimal("100"),
+                                              budget_is_hard=True)
+    first = await post_chat(async_client, tenant, chat_body(max_tokens=500))
+    # The token correction and the budget settlement ride the next bookkeeping pipeline: no task waits on them.
+    assert not service._after and not budget._tasks
+    await service.finished()
+    second = await post_chat(async_client, tenant, chat_body(max_tokens=500))
+    used = first.json()["usage"]["total_tokens"]
     assert int(second["x-ratelimit-remaining-tokens"]) == LIMIT - used - (prompt_tokens() + 500)
 
 

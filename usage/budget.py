@@ -10,6 +10,7 @@ overshoot by at most one reservation. Soft budgets reserve nothing: they only al
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import uuid
@@ -157,8 +158,29 @@ def settle(reservation: Reservation | None, cost: Decimal) -> None:
         return
     reservation.settled = True
     delta = to_pico(cost) - reservation.pico
-    if delta:
-        _spawn(_apply(reservation, delta))
+    if not delta:
+        return
+    if reservation.backend == "redis" and asyncio._get_running_loop() is not None:
+        # Queued for the next bookkeeping pipeline: no task per request.
+        try:
+            posted = _post_settle(reservation, delta)
+        except Exception:  # noqa: BLE001 - as _apply: the next reseed corrects the counter
+            _not_settled(reservation, delta)
+            return
+        if posted is not None:
+            posted.add_done_callback(functools.partial(_posted, reservation, delta))
+        return
+    _spawn(_apply(reservation, delta))
+
+
+def _posted(res: Reservation, delta: int, posted: asyncio.Future) -> None:
+    if not posted.cancelled() and posted.exception() is not None:
+        _not_settled(res, delta, posted.exception())
+
+
+def _not_settled(res: Reservation, delta: int, exc: BaseException | bool = True) -> None:
+    # The next reseed from the ledger corrects the counter.
+    log.warning("budget: could not settle %s for tenant %s", from_pico(delta), res.tenant_id, exc_info=exc)
 
 
 _tasks: set[asyncio.Task] = set()
@@ -179,6 +201,7 @@ async def settled() -> None:
     """Wait for settlements in flight (tests, shutdown)."""
     while _tasks:
         await asyncio.gather(*list(_tasks), return_exceptions=True)
+    await shared_redis.posted()
 
 
 async def _apply(res: Reservation, delta: int) -> None:
@@ -213,12 +236,19 @@ async def _redis_reserve(client, tenant_id: int, month: date, amount: int, budge
     return granted == 1, generation.decode() if isinstance(generation, bytes) else str(generation)
 
 
-async def _redis_settle(res: Reservation, delta: int) -> None:
+def _post_settle(res: Reservation, delta: int) -> asyncio.Future | None:
+    """Queue the settlement for the next bookkeeping pipeline; None when Redis is down (the next reseed corrects)."""
     client = shared_redis.client()
-    if client is None:  # Redis is down: the next reseed from the ledger corrects the counter
-        return
+    if client is None:
+        return None
     args = _halves(delta) + [res.generation]
-    await shared_redis.run(client, _SETTLE, [_key(res.tenant_id, res.month)], args, later=True)
+    return shared_redis.submit(client, _SETTLE, [_key(res.tenant_id, res.month)], args, later=True)
+
+
+async def _redis_settle(res: Reservation, delta: int) -> None:
+    posted = _post_settle(res, delta)
+    if posted is not None:
+        await posted
 
 
 # Database.
