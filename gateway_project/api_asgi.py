@@ -24,7 +24,7 @@ from completions.context import Reply
 from gateway_project.errors import GatewayError, too_large
 from tenants.bruteforce import client_address
 
-from . import telemetry
+from . import metrics, telemetry
 
 log = logging.getLogger("gateway.errors")
 
@@ -170,10 +170,10 @@ def _count(method: str, secure: bool, status: int, streaming: bool) -> None:
     """The django_prometheus request counters the normal stack would have moved."""
     m = Metrics.get_instance()
     m.requests_total.inc()
-    m.requests_by_method.labels(method=method).inc()
-    m.requests_by_transport.labels(transport="https" if secure else "http").inc()
+    metrics.child(m.requests_by_method, method).inc()
+    metrics.child(m.requests_by_transport, "https" if secure else "http").inc()
     m.responses_total.inc()
-    m.responses_by_status.labels(status=str(status)).inc()
+    metrics.child(m.responses_by_status, str(status)).inc()
     if streaming:
         m.responses_streaming.inc()
 

@@ -79,10 +79,16 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
+@functools.lru_cache(maxsize=4096)
+def child(metric, *labels: str):
+    """A metric's child for these label values, looked up once: labels() takes a lock and builds a key each call."""
+    return metric.labels(*labels)
+
+
 def note_breaker(provider: str) -> None:
     """Publish a provider's breaker state after routing touched it."""
     _breakers_seen.add(provider)
-    BREAKER_STATE.labels(provider).set(_BREAKER_VALUES[breaker.state(provider)])
+    child(BREAKER_STATE, provider).set(_BREAKER_VALUES[breaker.state(provider)])
 
 
 def watch_loop(loop: asyncio.AbstractEventLoop) -> None:

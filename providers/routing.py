@@ -126,7 +126,7 @@ class _Call:
 
     def _attempt(self, outcome: str, status: int | None) -> Attempt:
         seconds = time.monotonic() - self.started
-        metrics.ATTEMPT_SECONDS.labels(self.target.provider, outcome).observe(seconds)
+        metrics.child(metrics.ATTEMPT_SECONDS, self.target.provider, outcome).observe(seconds)
         metrics.note_breaker(self.target.provider)
         return Attempt(self.target.provider, outcome, seconds, status)
 
