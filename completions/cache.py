@@ -22,6 +22,7 @@ from providers.routing import StreamAnswer
 from providers.types import ChatChunk, ChatRequest, ChunkChoice, Usage
 from tenants.principal import Principal
 from gateway_project.sharedredis import REDIS_ERRORS, shared_redis
+from gateway_project.hotsettings import hot
 
 from .streaming import DONE, StreamResult, sse
 
@@ -34,7 +35,7 @@ EXCLUDED = frozenset({"stream", "stream_options", "user"})
 def ttl_for(principal: Principal) -> int:
     """The tenant's TTL, else the global one; 0 turns caching off."""
     ttl = principal.cache_ttl_seconds
-    return settings.GATEWAY["CACHE_TTL"] if ttl is None else ttl
+    return hot.GATEWAY["CACHE_TTL"] if ttl is None else ttl
 
 
 def cacheable(req: ChatRequest) -> bool:

@@ -25,6 +25,7 @@ from gateway_project.errors import GatewayError, too_large
 from tenants.bruteforce import client_address
 
 from . import metrics, telemetry
+from .hotsettings import hot
 
 log = logging.getLogger("gateway.errors")
 
@@ -119,7 +120,7 @@ class _Disconnected(Exception):
 
 
 def _secure(scope, headers: Headers) -> bool:
-    proxy = settings.SECURE_PROXY_SSL_HEADER
+    proxy = hot.SECURE_PROXY_SSL_HEADER
     given = headers.get(proxy[0].removeprefix("HTTP_").replace("_", "-")) if proxy else None
     if given is not None:
         return given.split(",")[0].strip() == proxy[1]
@@ -238,7 +239,7 @@ async def chat(scope, receive, send) -> None:
     and an asyncio.wait fewer per request than racing two tasks (bench/README.md).
     """
     try:
-        body = await _read_body(receive, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        body = await _read_body(receive, hot.DATA_UPLOAD_MAX_MEMORY_SIZE)
     except _Disconnected:
         return
     headers = Headers.of(scope)
@@ -259,7 +260,7 @@ def _takes_raw_path(scope) -> bool:
     # are served by the middleware stack.
     if scope["method"] != "POST" or telemetry.enabled():
         return False
-    return not settings.SECURE_SSL_REDIRECT or _secure(scope, Headers.of(scope))
+    return not hot.SECURE_SSL_REDIRECT or _secure(scope, Headers.of(scope))
 
 
 def dispatch(django_app):

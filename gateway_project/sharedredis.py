@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from . import metrics, redispipe
+from .hotsettings import hot
 
 log = logging.getLogger("gateway.redis")
 
@@ -51,7 +52,7 @@ class SharedRedis:
 
     def client(self) -> Redis | None:
         """The client, or None without REDIS_URL or while Redis is considered down."""
-        url = settings.REDIS_URL
+        url = hot.REDIS_URL
         if not url or time.monotonic() < self._retry_at:
             return None
         owner = (asyncio.get_running_loop(), url)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from gateway_project.hotsettings import hot
+
 
 @dataclass(slots=True)
 class _State:
@@ -51,7 +53,7 @@ def failure(provider: str) -> None:
 def state(provider: str) -> str:
     """closed, open or half_open: for metrics and the admin."""
     current = _states.get(provider)
-    if current is None or current.failures < settings.GATEWAY["BREAKER_THRESHOLD"]:
+    if current is None or current.failures < hot.GATEWAY["BREAKER_THRESHOLD"]:
         return "closed"
     return "open" if time.monotonic() < current.open_until else "half_open"
 

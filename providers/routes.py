@@ -10,7 +10,7 @@ import threading
 import time
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
+from gateway_project.hotsettings import hot
 
 from .models import ModelRoute
 from .types import Target
@@ -66,7 +66,7 @@ def invalidate() -> None:
 
 
 def _fresh() -> bool:
-    return time.monotonic() - _loaded_at < settings.GATEWAY["ROUTE_CACHE_TTL"]
+    return time.monotonic() - _loaded_at < hot.GATEWAY["ROUTE_CACHE_TTL"]
 
 
 async def table() -> dict[str, tuple[Target, ...]]:

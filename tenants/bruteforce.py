@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from gateway_project.errors import GatewayError
+from gateway_project.hotsettings import hot
 
 log = logging.getLogger("gateway.bruteforce")
 
@@ -27,7 +28,7 @@ _local_counts: Counter[tuple[str, int]] = Counter()
 
 def client_address(request) -> str:
     """The caller's address: the socket peer, or the hop our own proxy added when TRUSTED_PROXY is on."""
-    if settings.GATEWAY["TRUSTED_PROXY"]:
+    if hot.GATEWAY["TRUSTED_PROXY"]:
         forwarded = request.headers.get("x-forwarded-for", "")
         # The rightmost entry is the one our proxy appended; entries left of it come from the client.
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]

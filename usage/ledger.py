@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections, transaction
 
 from gateway_project import exiting
+from gateway_project.hotsettings import hot
 
 log = logging.getLogger("gateway.ledger")
 
@@ -70,7 +71,7 @@ publishers: list[Callable[[list[LedgerEntry]], None]] = []
 def record(entry: LedgerEntry) -> None:
     """Queue one entry; never blocks and never touches the database."""
     _queue.append(entry)
-    if settings.GATEWAY["LEDGER_WRITER"]:
+    if hot.GATEWAY["LEDGER_WRITER"]:
         _ensure_writer()
 
 
