@@ -25,22 +25,31 @@ Done = Callable[[list[Any] | BaseException], None]
 _MORE = object()  # hiredis: no complete reply buffered yet (None is a reply: nil)
 
 
-def _bulk(value: object) -> bytes:
+def _encode(value: object) -> bytes:
     # As redis-py's Encoder: bytes as they are, str as UTF-8, int and float by repr, nothing else.
+    kind = type(value)
+    if kind is str:
+        return value.encode()
+    if kind is bytes:
+        return value
+    if kind is int:
+        return b"%d" % value
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value)
     if isinstance(value, str):
-        data = value.encode()
-    elif isinstance(value, (bytes, memoryview)):
-        data = bytes(value)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        data = repr(value).encode()
-    else:
-        raise DataError(f"Invalid input of type {type(value).__name__!r} for a Redis argument")
-    return b"$%d\r\n%b\r\n" % (len(data), data)
+        return str(value).encode()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value).encode()
+    raise DataError(f"Invalid input of type {type(value).__name__!r} for a Redis argument")
 
 
 def command(*parts: object) -> bytes:
     """One command as a RESP array of bulk strings."""
-    return b"*%d\r\n%b" % (len(parts), b"".join(map(_bulk, parts)))
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = _encode(part)
+        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(out)
 
 
 class _Connection(asyncio.Protocol):
