@@ -4,7 +4,8 @@ Why: py-spy put the upstream client at the top of the gateway's CPU per request,
 httpx 10.5 % self time (bench/README.md): aiohttp's ClientSession.request machinery (ClientRequest,
 yarl, timers, tracing) and httpx's AsyncClient.send layers. Here each connection is an asyncio
 Protocol parsed by httptools (C, llhttp); idle connections wait per origin and are checked out in
-O(1); a request is one write; the body is handed over as it arrives, with back-pressure.
+O(1); a request is one write; the body is handed over as it arrives, with back-pressure. send() takes
+the lean Http1Request (providers/http1_request.py); handle_async_request, httpx's interface, converts to it.
 Proxied URLs (HTTP(S)_PROXY, NO_PROXY) go to the AiohttpTransport instead.
 """
 from __future__ import annotations
@@ -20,11 +21,10 @@ import httptools
 import httpx
 
 from .aio_transport import AiohttpTransport, Proxies
+from .http1_request import Http1Request, encode
 
 HIGH_WATER = 256 * 1024  # bytes buffered for a slow reader before the socket stops being read
 _PORTS = {"http": 80, "https": 443}
-_FRAMING = (b"content-length", b"transfer-encoding", b"host")
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _Key = tuple[str, str, int]
 
 
@@ -32,28 +32,7 @@ class _Stale(Exception):
     """A reused connection closed before any byte of the answer: the server dropped it while idle."""
 
 
-def _head(request: httpx.Request, body: bytes) -> bytes:
-    """The request line and headers as given, with Host and Content-Length; CR/LF in a header is refused."""
-    url = request.url
-    lines = [b"%s %s HTTP/1.1" % (request.method.encode(), url.raw_path)]
-    host = None
-    for name, value in request.headers.raw:
-        lower = name.lower()
-        if lower in _FRAMING:
-            if lower == b"host" and host is None:
-                host = name + b": " + value
-            continue
-        lines.append(name + b": " + value)
-    lines.insert(1, host or b"Host: " + url.netloc)
-    if body or request.method in _BODY_METHODS:
-        lines.append(b"Content-Length: %d" % len(body))
-    head = b"\r\n".join(lines)
-    if head.count(b"\n") != len(lines) - 1 or head.count(b"\r") != len(lines) - 1:
-        raise httpx.LocalProtocolError("a header contains CR or LF", request=request)
-    return head + b"\r\n\r\n"
-
-
-def _expire(waiter: asyncio.Future, request: httpx.Request) -> None:
+def _expire(waiter: asyncio.Future, request: Http1Request) -> None:
     if not waiter.done():
         waiter.set_exception(httpx.ReadTimeout("timed out waiting for the upstream", request=request))
 
@@ -74,13 +53,13 @@ class _Conn(asyncio.Protocol):
 
     # One exchange
 
-    def _reset(self, request: httpx.Request | None) -> None:
+    def _reset(self, request: Http1Request | None) -> None:
         self.request, self.status, self.reason, self.headers = request, 0, b"", []
         self.head_done = self.done = self.interim = self.reusable = self.paused = False
         self.received = self.buffered = 0
         self.error: Exception | None = None
 
-    async def exchange(self, request: httpx.Request, data: bytes, timeout: float | None) -> None:
+    async def exchange(self, request: Http1Request, data: bytes, timeout: float | None) -> None:
         """Write the request and wait for the answer's status and headers."""
         self.used += 1
         self._reset(request)
@@ -252,16 +231,36 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._proxied: AiohttpTransport | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """httpx's transport interface: the request is converted once, then sent as send() sends it."""
+        proxied = self._proxied_for(request.url)
+        if proxied is not None:
+            return await proxied.handle_async_request(request)
+        response = await self._send(await Http1Request.of(request))
+        response.request = request
+        return response
+
+    async def send(self, request: Http1Request) -> httpx.Response:
+        """Send a lean request: straight to its origin, or as an httpx.Request through its forward proxy."""
+        proxied = self._proxied_for(request.url)
+        if proxied is not None:
+            return await proxied.handle_async_request(request.to_httpx())
+        return await self._send(request)
+
+    def _proxied_for(self, url: httpx.URL) -> AiohttpTransport | None:
+        """The proxy transport when this URL goes through a forward proxy (made on first use), else None."""
+        if not (self._proxies and self._proxies.for_url(url)):
+            return None
+        if self._proxied is None:
+            self._proxied = AiohttpTransport(self._limits, self._ssl)
+        return self._proxied
+
+    async def _send(self, request: Http1Request) -> httpx.Response:
         url = request.url
-        if self._proxies and self._proxies.for_url(url):
-            if self._proxied is None:
-                self._proxied = AiohttpTransport(self._limits, self._ssl)
-            return await self._proxied.handle_async_request(request)
         port = url.port or _PORTS.get(url.scheme)
         if port is None:
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}", request=request)
-        timeout = request.extensions.get("timeout") or {}
-        data = _head(request, body := await request.aread()) + body
+        timeout = request.timeout
+        data = encode(request)
         key = (url.scheme, url.host, port)
         for fresh in (False, True):  # a reused connection the server had dropped is retried once, on a new one
             conn = await self._checkout(key, request, timeout, fresh)
@@ -274,11 +273,11 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 self._discard(conn)
                 raise
         return httpx.Response(conn.status, headers=conn.headers, stream=_Body(conn, timeout.get("read")),
-                              request=request, extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason})
+                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason})
 
     # The pool
 
-    async def _checkout(self, key: _Key, request: httpx.Request, timeout: dict, fresh: bool) -> _Conn:
+    async def _checkout(self, key: _Key, request: Http1Request, timeout: dict, fresh: bool) -> _Conn:
         loop = asyncio.get_running_loop()
         deadline = None
         while True:
@@ -320,7 +319,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         return False
 
     async def _wait_for_slot(self, loop: asyncio.AbstractEventLoop, deadline: float | None,
-                             request: httpx.Request) -> None:
+                             request: Http1Request) -> None:
         waiter = loop.create_future()
         self._waiters.append(waiter)
         try:
@@ -342,7 +341,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 waiter.set_result(None)
                 return
 
-    async def _connect(self, key: _Key, request: httpx.Request, timeout: float | None,
+    async def _connect(self, key: _Key, request: Http1Request, timeout: float | None,
                        loop: asyncio.AbstractEventLoop) -> _Conn:
         scheme, host, port = key
         conn = _Conn(self, key, loop)

@@ -1,9 +1,10 @@
 """The one HTTP seam to providers: pooled connections, timeouts, typed errors; no provider JSON, no retries.
 
-Requests go straight to the transport (httpx's transport API, providers/http1.py), past AsyncClient.send's
+Requests go straight to the transport (providers/http1.py) as lean Http1Requests, past AsyncClient.send's
 auth, redirect and cookie layers: redirects are not followed and cookies are not kept. The pooled client per
-provider holds the default headers and timeouts, and owns the transport. (The transport's one resend, of a
-request on a kept-alive connection the server had closed unseen, is not a retry of an answer.)
+provider holds the default headers and timeouts (encoded once, in its pool entry), and owns the transport.
+(The transport's one resend, of a request on a kept-alive connection the server had closed unseen, is not
+a retry of an answer.)
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import AsyncIterator
 import httpx
 
 from .http1 import Http1Transport
+from .http1_request import Http1Request
 from .sse import SSEDecoder
 from .types import SSEEvent, Target, UpstreamError, UpstreamRequest
 
@@ -23,19 +25,40 @@ MOCK_SCHEME = "mock://"
 LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30)
 MAX_CONNECT_TIMEOUT = 10.0
 
-# Pooled connections belong to the event loop that opened them, so clients are kept per loop:
-# one loop (and one client per provider) for a server's life, a fresh set for each test's loop.
-_Pool = dict[tuple[str, str, float], tuple[httpx.AsyncClient, Http1Transport]]
-_pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
-
 
 def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(connect=min(seconds, MAX_CONNECT_TIMEOUT), read=seconds, write=seconds, pool=seconds)
 
 
+class _Entry:
+    """One provider's pooled client and transport, with what every request takes from the client, made once."""
+
+    __slots__ = ("client", "connections", "defaults", "timeout")
+
+    def __init__(self, client: httpx.AsyncClient, connections: Http1Transport):
+        self.client, self.connections = client, connections
+        # (lower-case name, (name, value)): the default headers as the client would send them, unless overridden
+        self.defaults = tuple((name.decode().lower(), (name, value)) for name, value in client.headers.raw)
+        self.timeout = client.timeout.as_dict()
+
+    def request(self, upstream: UpstreamRequest) -> Http1Request:
+        """The lean request: defaults not named by the caller, then the caller's headers in its order and casing."""
+        given = upstream.headers
+        named = {name.lower() for name in given}
+        headers = [pair for lower, pair in self.defaults if lower not in named]
+        headers += [(name.encode("ascii"), value.encode("ascii")) for name, value in given.items()]
+        return Http1Request(upstream.method, _url(upstream.url), headers, upstream.body, self.timeout)
+
+
+# Pooled connections belong to the event loop that opened them, so clients are kept per loop:
+# one loop (and one client per provider) for a server's life, a fresh set for each test's loop.
+_Pool = dict[tuple[str, str, float], _Entry]
+_pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
+
+
 def _abandon(pool: _Pool) -> None:
-    for _client, connections in pool.values():
-        connections.abandon()
+    for entry in pool.values():
+        entry.connections.abandon()
 
 
 @atexit.register
@@ -54,8 +77,8 @@ def _pool() -> _Pool:
     return pool
 
 
-def _pooled(target: Target) -> tuple[httpx.AsyncClient, Http1Transport]:
-    """The pooled client and transport for this provider, made on first use."""
+def _pooled(target: Target) -> _Entry:
+    """The pool entry for this provider, made on first use."""
     pool = _pool()
     key = (target.provider, target.base_url, target.timeout)
     entry = pool.get(key)
@@ -64,13 +87,13 @@ def _pooled(target: Target) -> tuple[httpx.AsyncClient, Http1Transport]:
         # trust_env=False: the transport reads the proxy variables itself (once), for every request.
         client = httpx.AsyncClient(timeout=_timeout(target.timeout), transport=connections, trust_env=False)
         client._cookies = _NoCookies()  # httpx's setter would copy the jar into a plain Cookies
-        entry = pool[key] = (client, connections)
+        entry = pool[key] = _Entry(client, connections)
     return entry
 
 
 def client_for(target: Target) -> httpx.AsyncClient:
     """The pooled client for this provider: its headers and timeouts; its transport does the I/O."""
-    return _pooled(target)[0]
+    return _pooled(target).client
 
 
 async def close_all() -> None:
@@ -80,8 +103,8 @@ async def close_all() -> None:
     _pools.clear()
     for owner, pool in pools:
         if owner is loop:
-            for client, _connections in pool.values():
-                await client.aclose()
+            for entry in pool.values():
+                await entry.client.aclose()
         else:
             _abandon(pool)
 
@@ -106,10 +129,12 @@ def _url(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
-def _request(client: httpx.AsyncClient, upstream: UpstreamRequest) -> httpx.Request:
-    # Built directly, not with client.build_request: the URL is absolute and there are no cookies or params to merge.
-    return httpx.Request(upstream.method, _url(upstream.url), headers={**client.headers, **upstream.headers},
-                         content=upstream.body, extensions={"timeout": client.timeout.as_dict()})
+async def _read(response: httpx.Response) -> bytes:
+    """The whole body: joined straight from the transport's stream, unless a Content-Encoding must be undone."""
+    for name, value in response.headers.raw:
+        if name.lower() == b"content-encoding" and value.strip().lower() != b"identity":
+            return await response.aread()  # aread applies the Content-Encoding
+    return b"".join([chunk async for chunk in response.stream])
 
 
 async def send(target: Target, upstream: UpstreamRequest) -> tuple[int, bytes]:
@@ -118,11 +143,11 @@ async def send(target: Target, upstream: UpstreamRequest) -> tuple[int, bytes]:
         from .adapters import mock
 
         return mock.simulate(upstream.body)
-    client, connections = _pooled(target)
+    entry = _pooled(target)
     try:
-        response = await connections.handle_async_request(_request(client, upstream))
+        response = await entry.connections.send(entry.request(upstream))
         try:
-            return response.status_code, await response.aread()  # aread applies any Content-Encoding
+            return response.status_code, await _read(response)
         finally:
             await response.aclose()
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -135,9 +160,9 @@ async def open_stream(target: Target, upstream: UpstreamRequest) -> UpstreamStre
         from .adapters import mock
 
         return MockStream(mock.simulate_stream(upstream.body), float(target.options.get("delay_ms") or 0) / 1000)
-    client, connections = _pooled(target)
+    entry = _pooled(target)
     try:
-        response = await connections.handle_async_request(_request(client, upstream))
+        response = await entry.connections.send(entry.request(upstream))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise _failure(target, exc) from exc
     return UpstreamStream(target, response)

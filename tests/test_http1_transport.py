@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from providers.http1 import HIGH_WATER, Http1Transport
+from providers.http1_request import Http1Request
 from tests.fakes.upstream import closed_port
 
 LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8, keepalive_expiry=30)
@@ -143,6 +144,28 @@ async def test_a_header_with_a_line_break_is_refused_unsent(pool):
         with pytest.raises(httpx.LocalProtocolError):
             await fetch(pool, server.url, headers={"X-A": "1\r\nEvil: yes"})
         assert server.requests == []
+
+
+async def test_a_lean_request_is_sent_as_given(pool):
+    async with Server(keep_alive) as server:
+        lean = Http1Request("POST", httpx.URL(server.url), [(b"X-B", b"2"), (b"x-a", b"1")], b"abc", {"read": 2.0})
+        response = await pool.send(lean)
+        assert (response.status_code, await response.aread()) == (200, b"hello")
+        await response.aclose()
+        with pytest.raises(httpx.LocalProtocolError) as caught:
+            await pool.send(Http1Request("GET", httpx.URL(server.url), [(b"X-A", b"1\nEvil: yes")], b"", {}))
+        assert caught.value.request.headers == [(b"X-A", b"1\nEvil: yes")]
+    assert server.requests == [b"POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-B: 2\r\nx-a: 1\r\n"
+                               b"Content-Length: 3\r\n\r\nabc" % server.port]
+
+
+async def test_an_httpx_request_stays_the_responses_request(pool):
+    async with Server(keep_alive) as server:
+        sent = request(server.url)
+        response = await pool.handle_async_request(sent)
+        await response.aread()
+        await response.aclose()
+    assert response.request is sent
 
 
 async def test_the_connection_limit_queues_then_times_out_the_pool_wait():

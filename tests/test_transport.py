@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
 
@@ -10,6 +11,7 @@ import pytest
 from providers import transport
 from providers.types import Target, UpstreamError, UpstreamRequest
 from tests.fakes.upstream import FakeUpstream, closed_port
+from tests.test_http1_transport import OK, Server, keep_alive, serve
 
 BODY = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}).encode()
 STREAM_BODY = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "stream": True}).encode()
@@ -45,6 +47,42 @@ async def test_send_passes_headers_and_body_as_given(upstream):
     assert seen.headers["authorization"] == "Bearer sk-test"
     assert seen.headers["traceparent"] == "00-abc-def-01"
     assert seen.raw == BODY
+
+
+async def test_default_and_given_headers_reach_the_server_once_in_the_callers_order_and_casing():
+    headers = {"Content-Type": "application/json", "Accept": "application/json", "Authorization": "Bearer sk-test",
+               "traceparent": "00-abc-def-01"}
+    async with Server(serve(OK)) as server:
+        assert await transport.send(target(server.url), UpstreamRequest("POST", server.url, headers, BODY)) == (
+            200, b"hello")
+    lines = server.requests[0].split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    given = [f"{name}: {value}".encode() for name, value in headers.items()]
+    assert lines[0] == b"POST /v1/chat HTTP/1.1" and lines[1] == b"Host: 127.0.0.1:%d" % server.port
+    assert lines[-len(given) - 1:] == [*given, b"Content-Length: %d" % len(BODY)]
+    names = [line.split(b":", 1)[0].lower() for line in lines[1:]]
+    assert len(names) == len(set(names))  # the caller's Accept replaced the default one
+    assert {b"user-agent", b"accept-encoding", b"accept"} <= set(names)
+    assert any(line.startswith(b"User-Agent: python-httpx/") for line in lines)
+
+
+@pytest.mark.parametrize("call", [transport.send, transport.open_stream])
+async def test_a_header_with_a_line_break_is_refused_unsent(call):
+    async with Server(keep_alive) as server:
+        with pytest.raises(UpstreamError) as caught:
+            await call(target(server.url), UpstreamRequest("POST", server.url, {"X-A": "1\r\nEvil: yes"}, BODY))
+        assert caught.value.kind == "connect" and "LocalProtocolError" in str(caught.value)
+        assert server.requests == []
+
+
+@pytest.mark.parametrize("encoding, wire", [(b"gzip", gzip.compress(BODY)), (b"identity", BODY), (None, BODY)],
+                         ids=["gzip", "identity", "none"])
+async def test_an_encoded_answer_comes_out_decoded(encoding, wire):
+    field = b"Content-Encoding: %s\r\n" % encoding if encoding else b""
+    answer = b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (field, len(wire), wire)
+    async with Server(serve(answer, answer)) as server:
+        for _ in range(2):
+            assert await transport.send(target(server.url), UpstreamRequest("POST", server.url, {}, b"")) == (200, BODY)
+        assert server.connections == 1  # read to its end either way: the connection went back to the pool
 
 
 async def test_send_returns_a_500_as_status_and_body(upstream):
@@ -218,6 +256,7 @@ async def test_provider_calls_honour_the_proxy_environment(upstream, monkeypatch
         status, _ = await transport.send(target(upstream.base_url("openai")), chat(upstream.base_url("openai")))
         assert status == 200
         assert proxy.calls == 1 and upstream.calls == 0
+        assert proxy.last.raw == BODY and proxy.last.headers["authorization"] == "Bearer sk-test"
     finally:
         proxy.stop()
 
