@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import urllib.request
 from typing import AsyncIterator, Iterator
 
 import aiohttp
 import httpx
+
+from .proxies import Proxies
 
 # Most specific first: the first class that matches decides.
 _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
@@ -60,27 +61,6 @@ class _Body(httpx.AsyncByteStream):
             self._response.release()
         else:
             self._response.close()
-
-
-class Proxies:
-    """HTTP(S)_PROXY and NO_PROXY, read once: httpx reads them for a client it makes, not for a custom transport."""
-
-    def __init__(self) -> None:
-        self._env = urllib.request.getproxies()
-        self._for: dict[tuple[str, str], str | None] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._env)
-
-    def for_url(self, url: httpx.URL) -> str | None:
-        """The forward proxy for this URL, or None to go straight to it."""
-        key = (url.scheme, url.host)
-        if key not in self._for:
-            proxy = self._env.get(url.scheme)
-            if proxy and urllib.request.proxy_bypass_environment(url.host, self._env):
-                proxy = None
-            self._for[key] = proxy
-        return self._for[key]
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):

@@ -15,13 +15,16 @@ import contextlib
 import ssl
 import sys
 from collections import deque
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 import httptools
 import httpx
 
-from .aio_transport import AiohttpTransport, Proxies
 from .http1_request import Http1Request, encode
+from .proxies import Proxies
+
+if TYPE_CHECKING:  # aiohttp (~12 MB a process) is imported only when a proxy is in use
+    from .aio_transport import AiohttpTransport
 
 HIGH_WATER = 256 * 1024  # bytes buffered for a slow reader before the socket stops being read
 _PORTS = {"http": 80, "https": 443}
@@ -251,6 +254,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         if not (self._proxies and self._proxies.for_url(url)):
             return None
         if self._proxied is None:
+            from .aio_transport import AiohttpTransport
+
             self._proxied = AiohttpTransport(self._limits, self._ssl)
         return self._proxied
 

@@ -271,3 +271,17 @@ async def test_no_proxy_sends_a_host_straight_to_it(upstream, monkeypatch):
         assert proxy.calls == 0 and upstream.calls == 1
     finally:
         proxy.stop()
+
+
+def test_the_served_application_does_not_load_aiohttp_without_a_proxy():
+    # aiohttp (~12 MB a process) serves only proxied calls, and is imported on the first of them.
+    import subprocess
+    import sys
+
+    from tests.live import ROOT
+
+    code = "import sys, gateway_project.asgi; print('aiohttp' in sys.modules)"
+    env = {"DJANGO_SETTINGS_MODULE": "gateway_project.settings", "DJANGO_SECRET_KEY": "x" * 50, "PATH": ""}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
