@@ -1,6 +1,6 @@
 """make bench: the gateway with everything on against a fast fake upstream, targets beside measurements.
 
-    python -m bench.run                 # full run: direct baseline and gateway, the targets table
+    python -m bench.run                 # full run: direct baseline and gateway (one worker per core), the targets table
     python -m bench.run --soak          # and 100,000 requests with RSS at intervals
     python -m bench.run --quick         # CPU per request only, beside the figure in bench/README.md
     python -m bench.run --compare       # Daphne, Uvicorn, Granian with 1 and 2 workers
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict
 
 from . import compare, fixture, load, profile, servers, soak
@@ -118,7 +119,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--soak-requests", type=int, default=100_000)
     parser.add_argument("--server", choices=servers.SERVERS, default="granian",
                         help="granian: the measured production default (bench/README.md); daphne: make run's")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int,
+                        help="default: one per core, as the README's production command (--quick, --profile: 1)")
     parser.add_argument("--worker-counts", default="1,2", help="for --compare, e.g. 1,2,4")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each closed-loop run (64: twice)")
     parser.add_argument("--settings", help="DJANGO_SETTINGS_MODULE for the gateway, e.g. bench.whatif.lean_middleware")
@@ -128,6 +130,8 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
+    if args.workers is None:
+        args.workers = 1 if (args.quick or args.profile) else (os.cpu_count() or 1)
     problems = fixture.preflight()
     if problems:
         raise SystemExit("bench cannot run:\n  " + "\n  ".join(problems))
