@@ -152,8 +152,19 @@ async def _admit(principal: Principal, req: ChatRequest, targets: tuple[Target, 
     """Rate limits and budget at once: their Redis scripts share one pipeline (one round trip).
 
     What one admits is given back when the other refuses: the limits' token estimate, or the reservation."""
-    counted, reserved = await asyncio.gather(ratelimit.acquire(principal, req, ctx.request_id),
-                                             budget.reserve(principal, req, targets), return_exceptions=True)
+    # Each call queues its Redis script before it returns: one pipeline, and no task for either.
+    counting = ratelimit.acquire(principal, req, ctx.request_id)
+    try:
+        reserving = budget.reserve(principal, req, targets)
+    except BaseException:
+        counting.close()
+        raise
+    try:
+        counted = await _outcome(counting)
+        reserved = await _outcome(reserving)
+    finally:
+        counting.close()  # no-ops once awaited; closes the second if the first was cancelled
+        reserving.close()
     if isinstance(counted, BaseException):
         if not isinstance(reserved, BaseException):
             budget.settle(reserved, Decimal(0))
@@ -165,6 +176,14 @@ async def _admit(principal: Principal, req: ChatRequest, targets: tuple[Target, 
         raise reserved
     accounting.hold(ctx, reserved)
     return counted
+
+
+async def _outcome(work):
+    """The result, or the exception it raised (as gather(return_exceptions=True) gives them)."""
+    try:
+        return await work
+    except Exception as exc:  # noqa: BLE001 - _admit decides, for each, what to give back
+        return exc
 
 
 async def _give_up(ticket: ratelimit.Ticket | None, slot: cache.Slot, err: GatewayError) -> None:

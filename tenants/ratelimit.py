@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any, Coroutine
 
 from django.conf import settings
 from redis.asyncio import Redis
@@ -181,13 +182,15 @@ class RedisBackend:
     def _keys(keys: list[str]) -> list[str]:
         return [name for key in keys for name in (PREFIX + key, PREFIX + key + ":sum")]
 
-    async def check(self, limits: list[Limit], request_id: str, now_ms: int) -> Verdict:
+    def submit_check(self, limits: list[Limit], request_id: str, now_ms: int) -> asyncio.Future:
+        """Queue the check for the next pipeline; its future gets CHECK_LUA's raw answer."""
         args: list = [now_ms, WINDOW_MS, request_id]
         for limit in limits:
             args += [limit.limit, limit.cost]
-        out = await shared_redis.run(self.client, CHECK_LUA, self._keys([lim.key for lim in limits]), args)
-        out = [int(x) for x in out]
-        return Verdict(out[0], tuple(out[1::2]), tuple(out[2::2]))
+        return shared_redis.submit(self.client, CHECK_LUA, self._keys([lim.key for lim in limits]), args)
+
+    async def check(self, limits: list[Limit], request_id: str, now_ms: int) -> Verdict:
+        return _verdict(await self.submit_check(limits, request_id, now_ms))
 
     def post_settle(self, keys: list[str], request_id: str, old_cost: int, new_cost: int) -> asyncio.Future:
         """Queue the correction for the next bookkeeping pipeline; nothing needs to wait for it."""
@@ -267,11 +270,27 @@ def refusal(limits: list[Limit], verdict: Verdict) -> GatewayError:
     return GatewayError(429, "rate_limit_error", message, code="rate_limit_exceeded", headers=headers)
 
 
-async def _check(limits: list[Limit], request_id: str, now_ms: int) -> tuple[Verdict, bool]:
+def _verdict(out: list) -> Verdict:
+    out = [int(x) for x in out]
+    return Verdict(out[0], tuple(out[1::2]), tuple(out[2::2]))
+
+
+def _start_check(limits: list[Limit], request_id: str, now_ms: int) -> asyncio.Future | None:
+    """The check queued for Redis, or None to count in this process (no Redis, or it is down)."""
     client = shared_redis.client()
-    if client is not None:
+    if client is None:
+        return None
+    try:
+        return RedisBackend(client).submit_check(limits, request_id, now_ms)
+    except REDIS_ERRORS as exc:
+        shared_redis.failed(exc, "rate limits count in this process")
+        return None
+
+
+async def _check(limits: list[Limit], request_id: str, now_ms: int, started: asyncio.Future | None) -> tuple[Verdict, bool]:
+    if started is not None:
         try:
-            verdict = await RedisBackend(client).check(limits, request_id, now_ms)
+            verdict = _verdict(await started)
         except REDIS_ERRORS as exc:
             shared_redis.failed(exc, "rate limits count in this process")
         else:
@@ -280,12 +299,20 @@ async def _check(limits: list[Limit], request_id: str, now_ms: int) -> tuple[Ver
     return memory.check(limits, request_id, now_ms), False
 
 
-async def acquire(principal: Principal, req: ChatRequest, request_id: str) -> Ticket:
-    """Count the request against its limits, or raise a 429 GatewayError (nothing counted)."""
+def acquire(principal: Principal, req: ChatRequest, request_id: str) -> Coroutine[Any, Any, Ticket]:
+    """Count the request against its limits, or raise a 429 GatewayError (nothing counted); await the result.
+
+    The Redis check is queued before this returns, so a check and a budget reservation started one
+    after the other share one pipeline without a task each (completions.service._admit)."""
     limits = limits_for(principal, req)
+    now_ms = int(time.time() * 1000)
+    return _acquired(limits, request_id, now_ms, _start_check(limits, request_id, now_ms) if limits else None)
+
+
+async def _acquired(limits: list[Limit], request_id: str, now_ms: int, started: asyncio.Future | None) -> Ticket:
     if not limits:
         return Ticket(request_id)
-    verdict, shared = await _check(limits, request_id, int(time.time() * 1000))
+    verdict, shared = await _check(limits, request_id, now_ms, started)
     if verdict.retry_ms:
         raise refusal(limits, verdict)
     token_limits = [lim for lim in limits if lim.kind == "tokens"]

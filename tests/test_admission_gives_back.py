@@ -45,3 +45,24 @@ async def test_a_budget_refusal_gives_back_the_token_estimate(async_client, mock
         assert refused["x-ratelimit-limit-tokens"] == "100000"
     # Each refusal counted its estimate only while it was checked: the second saw none of the first.
     assert first["x-ratelimit-remaining-tokens"] == second["x-ratelimit-remaining-tokens"]
+
+
+async def test_limits_and_budget_are_checked_without_a_task_of_their_own(async_client, mock_provider, backend):
+    import asyncio
+
+    tenant = await sync_to_async(make_tenant)("acme", tpm_limit=100_000, monthly_budget_usd=Decimal(1000))
+    assert (await post(async_client, tenant)).status_code == 200  # warm: key and route caches
+    loop, made = asyncio.get_running_loop(), []
+    factory = loop.get_task_factory()
+
+    def counting(loop_, coro, **kwargs):
+        made.append(getattr(coro, "__qualname__", repr(coro)))
+        return factory(loop_, coro, **kwargs) if factory else asyncio.Task(coro, loop=loop_, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        assert (await post(async_client, tenant)).status_code == 200
+    finally:
+        loop.set_task_factory(factory)
+    # Both scripts are queued before either is awaited: no gather, no task per check.
+    assert not [name for name in made if "acquire" in name or "reserve" in name or "gather" in name], made

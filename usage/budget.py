@@ -18,6 +18,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any, Coroutine
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -119,14 +120,25 @@ def budget_exceeded(month: date) -> GatewayError:
     )
 
 
-async def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target, ...]) -> Reservation | None:
-    """Reserve the request's maximum cost against a hard budget; raise budget_exceeded when spent."""
+def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target, ...]) -> Coroutine[Any, Any, Reservation | None]:
+    """Reserve the request's maximum cost against a hard budget; raise budget_exceeded when spent. Await the result.
+
+    The Redis script is queued before this returns, so a reservation and a rate-limit check started
+    one after the other share one pipeline without a task each (completions.service._admit)."""
     if principal.monthly_budget_usd is None or not principal.budget_is_hard:
-        return None
+        return _no_reservation()
     month = month_start(datetime.now(timezone.utc))
     amount, budget = to_pico(max_cost(req, targets)), to_pico(principal.monthly_budget_usd)
+    return _reserved(principal, month, amount, budget, _start_reserve(principal.tenant_id, month, amount, budget))
+
+
+async def _no_reservation() -> None:
+    return None
+
+
+async def _reserved(principal: Principal, month: date, amount: int, budget: int, started) -> Reservation | None:
     try:
-        granted, reservation = await _reserve(principal.tenant_id, month, amount, budget)
+        granted, reservation = await _reserve(principal.tenant_id, month, amount, budget, started)
     except Exception:
         # Neither Redis nor the database answers: keep serving, as the rest of the gateway does.
         log.error("budget state unreachable; admitting tenant %s unchecked", principal.tenant_slug, exc_info=True)
@@ -136,11 +148,24 @@ async def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target,
     return reservation
 
 
-async def _reserve(tenant_id: int, month: date, amount: int, budget: int) -> tuple[bool, Reservation]:
+def _start_reserve(tenant_id: int, month: date, amount: int, budget: int) -> tuple[object, asyncio.Future] | None:
+    """The Redis client and the reservation script queued on it, or None to use the database."""
     client = shared_redis.client()
-    if client is not None:
+    if client is None:
+        return None
+    try:
+        return client, shared_redis.submit(client, _RESERVE, [_key(tenant_id, month)], _halves(amount) + _halves(budget))
+    except REDIS_ERRORS as exc:
+        shared_redis.failed(exc, "budgets count in the database")
+        return None
+
+
+async def _reserve(tenant_id: int, month: date, amount: int, budget: int,
+                   started: tuple[object, asyncio.Future] | None) -> tuple[bool, Reservation]:
+    if started is not None:
+        client, first = started
         try:
-            granted, generation = await _redis_reserve(client, tenant_id, month, amount, budget)
+            granted, generation = await _redis_reserve(client, tenant_id, month, amount, budget, first)
             return granted, Reservation(tenant_id, month, amount, "redis", generation)
         except REDIS_ERRORS as exc:
             shared_redis.failed(exc, "budgets count in the database")
@@ -226,9 +251,11 @@ def _halves(pico: int) -> list[int]:
     return [hi, lo]
 
 
-async def _redis_reserve(client, tenant_id: int, month: date, amount: int, budget: int) -> tuple[bool, str]:
+async def _redis_reserve(client, tenant_id: int, month: date, amount: int, budget: int,
+                         first: asyncio.Future) -> tuple[bool, str]:
+    """`first`: the reservation script already queued; a counter to seed from the ledger runs it once more."""
     key, args = _key(tenant_id, month), _halves(amount) + _halves(budget)
-    granted, generation = await shared_redis.run(client, _RESERVE, [key], args)
+    granted, generation = await first
     if granted == -1:
         spent = await sync_to_async(month_spend, thread_sensitive=False)(tenant_id, month)
         seed = _halves(to_pico(spent)) + [uuid.uuid4().hex[:12], settings.GATEWAY["BUDGET_RESYNC_SECONDS"]]
