@@ -20,7 +20,7 @@ from .context import Context, Reply
 from .validation import parse_chat_request, parse_json
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_after: set[asyncio.Task] = set()  # bookkeeping after an answer (settlements, refunds), kept alive until done
+_after: set[asyncio.Task] = set()  # bookkeeping after a stream ends (cache fill, token correction), kept alive until done
 
 
 def _later(work) -> None:

@@ -297,20 +297,16 @@ class Http1Transport(httpx.AsyncBaseTransport):
 
     def _take_idle(self, key: _Key, now: float) -> _Conn | None:
         idle = self._idle.get(key)
-        expiry = self._expiry
+        if not idle:
+            return None
+        if self._expiry is not None:
+            while idle and now - idle[0].idle_since > self._expiry:  # oldest first
+                self._discard(idle[0])
         while idle:
             conn = idle.pop()  # the most recently used: the least likely to have been closed by the server
             self._idle_count -= 1
             conn.idle = False
-            if expiry is not None and now - conn.idle_since > expiry:
-                self._discard(conn)
-                while idle:  # the rest are older still
-                    self._discard(idle[0])
-                return None
             if not conn.lost and not conn.transport.is_closing():
-                if expiry is not None:
-                    while idle and now - idle[0].idle_since > expiry:
-                        self._discard(idle[0])
                 return conn
             self._discard(conn)
         return None
