@@ -26,8 +26,9 @@ serve:
 ## run: install, migrate, create demo data (printing the demo key once), serve on 127.0.0.1:$(PORT)
 run: bootstrap serve
 
-## test: the whole suite; uses PostgreSQL and Redis when they run here (starting them if installed)
+## test: the import layers (.importlinter), then the whole suite; uses PostgreSQL and Redis when they run here (starting them if installed)
 test: venv
+	$(VENV)/bin/lint-imports --no-cache
 	@. scripts/test-env.sh && $(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -18,8 +18,8 @@ import orjson
 from django.conf import settings
 from django.core.cache import cache as local_cache
 
-from gateway_project.hotsettings import hot
-from gateway_project.sharedredis import REDIS_ERRORS, shared_redis
+from infra.hotsettings import hot
+from infra.sharedredis import REDIS_ERRORS, shared_redis
 from providers.routing import StreamAnswer
 from providers.types import ChatChunk, ChatRequest, ChunkChoice, Usage
 from tenants.principal import Principal

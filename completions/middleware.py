@@ -5,7 +5,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
-from gateway_project.errors import GatewayError, error_response
+from infra.errors import GatewayError, error_response
 
 log = logging.getLogger("gateway.errors")
 

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 
-from gateway_project import logs, metrics, telemetry
+from infra import logs, telemetry
+from infra.metrics import status_class
 from providers.types import Usage
 from tenants.principal import Principal
 
+from . import metrics
 from .context import Context
 
 if TYPE_CHECKING:  # accounting calls record(); a runtime import would be circular
@@ -78,7 +80,7 @@ def _count(tenant: str, ctx: Context, outcome: Outcome, usage: Usage, cost: Deci
     target = outcome.target
     model, provider = (target.public_model, target.provider) if target else ("", "")
     cache = "hit" if outcome.cached else "miss"
-    requests, seconds = _outcome(tenant, model, provider, metrics.status_class(outcome.status), cache)
+    requests, seconds = _outcome(tenant, model, provider, status_class(outcome.status), cache)
     requests.inc()
     seconds.observe(ctx.elapsed_ms() / 1000)
     if outcome.status == 429 and outcome.error_type == "rate_limit_error":

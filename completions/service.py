@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import orjson
 
-from gateway_project.errors import GatewayError, forbidden, not_found
-from gateway_project.sharedredis import shared_redis
+from infra.errors import GatewayError, forbidden, not_found
+from infra.sharedredis import shared_redis
 from providers import routes, routing, tokens
 from providers.types import ChatRequest, Target, Usage
 from tenants import ratelimit

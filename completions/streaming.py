@@ -9,10 +9,11 @@ from typing import AsyncIterator, Callable
 import orjson
 from opentelemetry.trace import Span, Status, StatusCode, use_span
 
-from gateway_project import metrics
 from providers import routing, tokens
 from providers.routing import StreamAnswer
 from providers.types import ChatChunk, ChatRequest, UpstreamError, Usage
+
+from . import metrics
 
 DONE = b"data: [DONE]\n\n"
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from gateway_project.errors import bad_request
+from infra.errors import bad_request
 from providers.types import ChatRequest, Message
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})

@@ -10,7 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway_project.errors import GatewayError, error_response, method_not_allowed, not_found, too_large
+from infra.errors import GatewayError, error_response, method_not_allowed, not_found, too_large
 from providers import routes
 from tenants.auth import authenticate
 from tenants.bruteforce import client_address

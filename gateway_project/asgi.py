@@ -12,7 +12,10 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from usage import live  # noqa: E402
 
-from . import api_asgi, gctune, metrics, routing, telemetry  # noqa: E402
+from completions import asgi as api_asgi  # noqa: E402
+from infra import metrics, telemetry  # noqa: E402
+
+from . import gctune, routing  # noqa: E402
 
 # Before the handler builds its middleware chain, which the Django instrumentation joins.
 telemetry.setup()

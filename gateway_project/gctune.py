@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 
-from .env import envint
+from infra.env import envint
 
 
 def tune() -> None:

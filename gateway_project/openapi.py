@@ -7,7 +7,7 @@ import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .errors import error_response, method_not_allowed
+from infra.errors import error_response, method_not_allowed
 
 
 def _ref(name: str) -> dict:

@@ -18,7 +18,7 @@ from daphne.server import Server
 from twisted.internet import reactor
 from twisted.web import http
 
-from .env import envfloat
+from infra.env import envfloat
 from .shutdown import drain, graceful
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import envbool, envfloat, envint, envlist, envstr
+from infra.env import envbool, envfloat, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -235,7 +235,7 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "stdout_json": {"class": "gateway_project.logs.StdoutHandler", "formatter": "message"},
+        "stdout_json": {"class": "infra.logs.StdoutHandler", "formatter": "message"},
     },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
@@ -243,7 +243,7 @@ LOGGING = {
         # httpx logs every upstream call at INFO; the request log already says what matters.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
-        # One JSON line per request (gateway_project/logs.py); REQUEST_LOG=0 silences it.
+        # One JSON line per request (infra/logs.py); REQUEST_LOG=0 silences it.
         "gateway.requests": {
             "handlers": ["stdout_json"],
             "level": "INFO" if envbool("REQUEST_LOG", True) else "WARNING",

@@ -20,7 +20,7 @@ from functools import partial
 
 import orjson
 
-from .env import envfloat
+from infra.env import envfloat
 
 log = logging.getLogger("gateway.shutdown")
 

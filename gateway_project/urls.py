@@ -6,7 +6,9 @@ from usage import admin_views as usage_admin_views
 from usage import dashboard
 from usage import views as usage_views
 
-from . import exposition, openapi
+from infra import exposition
+
+from . import openapi
 
 urlpatterns = [
     # Before admin.site.urls, whose admin/<app_label>/ pattern would claim these.

@@ -1,12 +1,9 @@
 """Admin for providers and model routes; a provider shows the name of its secret's variable, never the secret."""
 import os
-from datetime import UTC, datetime
 
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
-
-from usage import dashboard
 
 from . import breaker, services
 from .models import ModelRoute, Provider
@@ -41,16 +38,13 @@ class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
     list_display = [
         "name", "kind", "base_url", "api_key_env", "secret_present", "timeout_seconds", "enabled",
-        "breaker_state", "recent_errors",
+        "breaker_state",
     ]
     list_filter = ["kind", "enabled"]
     search_fields = ["name", "base_url"]
-    readonly_fields = ["breaker_state", "recent_errors", "created_at", "updated_at"]
+    readonly_fields = ["breaker_state", "created_at", "updated_at"]
     inlines = [ModelRouteInline]
     actions = ["disable_selected", "enable_selected"]
-
-    def get_queryset(self, request):
-        return dashboard.with_recent_errors(super().get_queryset(request), datetime.now(UTC))
 
     @admin.display(description="breaker (this process)")
     def breaker_state(self, provider):
@@ -58,13 +52,6 @@ class ProviderAdmin(admin.ModelAdmin):
         state = breaker.state(provider.name)
         label = state.replace("_", "-")
         return format_html('<strong style="color: var(--error-fg)">{}</strong>', label) if state != "closed" else label
-
-    @admin.display(description=f"5xx, last {dashboard.HEALTH_WINDOW.seconds // 60} min")
-    def recent_errors(self, provider):
-        if not provider.recent_requests:
-            return "no requests"
-        rate = 100 * provider.recent_errors / provider.recent_requests
-        return f"{provider.recent_errors} of {provider.recent_requests} ({rate:.0f}%)"
 
     def _set_enabled(self, request, queryset, enabled: bool) -> int:
         """Save each provider, so the route table reloads (providers/signals.py) and the change is logged."""

@@ -5,4 +5,4 @@ class ProvidersConfig(AppConfig):
     name = "providers"
 
     def ready(self):
-        from . import signals  # noqa: F401  (route table invalidation on change)
+        from . import metrics, signals  # noqa: F401  (breaker gauges join the sampler; route table invalidation on change)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from gateway_project.hotsettings import hot
+from infra.hotsettings import hot
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ import threading
 import time
 
 from asgiref.sync import sync_to_async
-from gateway_project.hotsettings import hot
+from infra.hotsettings import hot
 
 from .models import ModelRoute
 from .types import Target

@@ -11,10 +11,11 @@ from django.conf import settings
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from gateway_project import metrics, telemetry
-from gateway_project.errors import GatewayError
+from infra import telemetry
+from infra.metrics import child
+from infra.errors import GatewayError
 
-from . import adapters, breaker, transport
+from . import adapters, breaker, metrics, transport
 from .types import ChatChunk, ChatRequest, ChatResponse, Target, UpstreamError, UpstreamRequest, Usage
 
 
@@ -126,7 +127,7 @@ class _Call:
 
     def _attempt(self, outcome: str, status: int | None) -> Attempt:
         seconds = time.monotonic() - self.started
-        metrics.child(metrics.ATTEMPT_SECONDS, self.target.provider, outcome).observe(seconds)
+        child(metrics.ATTEMPT_SECONDS, self.target.provider, outcome).observe(seconds)
         metrics.note_breaker(self.target.provider)
         return Attempt(self.target.provider, outcome, seconds, status)
 

@@ -1,13 +1,9 @@
 """Admin for tenants and keys: a key's secret is shown once, on the page after it is made; its digest never."""
-from datetime import UTC, datetime
-
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
-
-from usage import dashboard
 
 from . import keys, services
 from .models import ApiKey, Tenant
@@ -59,12 +55,6 @@ class TenantAdmin(admin.ModelAdmin):
         ),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        """The change page, headed by the tenant's month at a glance for those who may see usage."""
-        if obj is not None and request.user.has_perm("usage.view_usagerecord"):
-            context["glance"] = dashboard.glance(obj, datetime.now(UTC))
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 class KeyStateFilter(admin.SimpleListFilter):

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from gateway_project.errors import GatewayError, forbidden, unauthorized
+from infra.errors import GatewayError, forbidden, unauthorized
 
 from . import bruteforce, keys
 from .models import ApiKey

@@ -15,8 +15,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from gateway_project.errors import GatewayError
-from gateway_project.hotsettings import hot
+from infra.errors import GatewayError
+from infra.hotsettings import hot
 
 log = logging.getLogger("gateway.bruteforce")
 

@@ -23,8 +23,8 @@ from typing import Any, Coroutine
 from django.conf import settings
 from redis.asyncio import Redis
 
-from gateway_project.errors import GatewayError
-from gateway_project.sharedredis import REDIS_ERRORS, shared_redis
+from infra.errors import GatewayError
+from infra.sharedredis import REDIS_ERRORS, shared_redis
 from providers import tokens
 from providers.types import ChatRequest, Usage
 

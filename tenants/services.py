@@ -9,10 +9,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from infra.errors import error_text  # noqa: F401  (the commands and the admin name it here)
 
 from . import keys
 from .models import ApiKey, Tenant
@@ -21,17 +23,6 @@ DEFAULT_GRACE_MINUTES = 60
 DEMO_TENANT = "demo"
 DEMO_KEY_NAME = "demo"
 ADMIN_USERNAME = "admin"
-
-
-def error_text(error: ValidationError) -> str:
-    """One line for a ValidationError, with field names where the error has them."""
-    if not hasattr(error, "error_dict"):
-        return " ".join(error.messages)
-    parts = []
-    for field, messages in error.message_dict.items():
-        text = " ".join(messages)
-        parts.append(text if field == NON_FIELD_ERRORS else f"{field}: {text}")
-    return "; ".join(parts)
 
 
 def parse_models(text: str | None) -> list[str]:

@@ -122,7 +122,7 @@ def chat_body(model: str = "mock-small", text: str = "hi", **fields) -> dict:
 @pytest.fixture(autouse=True)
 def _redis_trusted_again():
     """A test that made Redis fail must not leave the next one counting in process."""
-    from gateway_project.sharedredis import shared_redis
+    from infra.sharedredis import shared_redis
 
     shared_redis.forget()
     yield
@@ -206,7 +206,7 @@ def spans():
         InMemorySpanExporter,
     )
 
-    from gateway_project import telemetry
+    from infra import telemetry
 
     exporter = InMemorySpanExporter()
     telemetry.enable(SimpleSpanProcessor(exporter))

@@ -5,7 +5,7 @@ from decimal import ROUND_DOWN, Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
-from gateway_project.errors import GatewayError
+from infra.errors import GatewayError
 from providers.types import ChatRequest, Message, Target
 from tenants.auth import load_principal
 from usage import budget

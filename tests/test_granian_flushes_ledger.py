@@ -1,7 +1,7 @@
 """Under Granian (the production command), a worker stopped by SIGTERM still writes its queued usage.
 
 Granian's workers are forked by multiprocessing and end with os._exit(), which skips atexit;
-the ledger registers its exit flush with multiprocessing too (gateway_project/exiting.py).
+the ledger registers its exit flush with multiprocessing too (infra/exiting.py).
 """
 import httpx
 import pytest

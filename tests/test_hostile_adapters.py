@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from completions.validation import parse_chat_request
-from gateway_project.errors import GatewayError
+from infra.errors import GatewayError
 from providers import adapters
 from providers.types import ChatResponse, SSEEvent, Target, UpstreamError
 

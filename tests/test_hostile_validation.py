@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from completions.validation import parse_chat_request, parse_json
-from gateway_project.errors import GatewayError
+from infra.errors import GatewayError
 from providers.types import ChatRequest
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,7 +1,7 @@
 """Settings read on the hot path are copied once, and a changed setting is seen at once."""
 from django.conf import settings as django_settings
 
-from gateway_project.hotsettings import hot
+from infra.hotsettings import hot
 
 
 def test_a_read_is_kept_as_a_plain_attribute():

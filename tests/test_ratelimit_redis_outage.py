@@ -10,7 +10,7 @@ import pytest
 import redis
 from asgiref.sync import sync_to_async
 
-from gateway_project import metrics
+from infra import metrics
 from tenants import ratelimit
 from tests.live import free_port
 

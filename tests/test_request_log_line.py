@@ -73,7 +73,7 @@ async def test_a_cache_hit_is_logged_as_a_hit(async_client, acme, mock_provider,
 def test_the_line_goes_to_standard_output_alone():
     code = (
         "import django; django.setup();"
-        "from decimal import Decimal; from gateway_project import logs;"
+        "from decimal import Decimal; from infra import logs;"
         "logs.write(logs.RequestLine('req_1', 'acme', 'gw-abc', 'm', 'p', 200, '', 1, 2, False, Decimal('0.5'),"
         " 10, None, 'MISS', False, False, ''))"
     )

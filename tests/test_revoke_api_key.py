@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 
-from gateway_project.errors import GatewayError
+from infra.errors import GatewayError
 from tenants import auth, keys
 
 from .conftest import make_tenant

@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from gateway_project.errors import GatewayError
+from infra.errors import GatewayError
 from tenants import auth, keys
 from tenants.models import ApiKey
 

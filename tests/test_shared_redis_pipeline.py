@@ -5,7 +5,7 @@ import os
 import pytest
 from redis.exceptions import ResponseError
 
-from gateway_project import redispipe, sharedredis
+from infra import redispipe, sharedredis
 
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL (make test does)")
 

@@ -2,7 +2,7 @@
 import pytest
 from asgiref.sync import sync_to_async
 
-from gateway_project import telemetry
+from infra import telemetry
 
 from .conftest import add_route, chat_body, post_chat
 

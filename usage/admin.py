@@ -1,8 +1,16 @@
-"""Read-only admin for the usage ledger: rows are written by the gateway only."""
+"""Read-only admin for the usage ledger (rows are written by the gateway only), and the ledger's figures on the
+tenant and provider pages: usage sits above tenants and providers, so it extends their admin, not the reverse."""
+from datetime import UTC, datetime
+
 from django.contrib import admin
 from django.db.models import Q
 
-from providers.models import ModelRoute
+from providers.admin import ProviderAdmin
+from providers.models import ModelRoute, Provider
+from tenants.admin import TenantAdmin
+from tenants.models import Tenant
+
+from . import dashboard
 
 from .admin_views import export_selected_csv
 from .models import BudgetAlert, UsageRecord
@@ -82,3 +90,31 @@ class BudgetAlertAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class TenantWithUsageAdmin(TenantAdmin):
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The change page, headed by the tenant's month at a glance for those who may see usage."""
+        if obj is not None and request.user.has_perm("usage.view_usagerecord"):
+            context["glance"] = dashboard.glance(obj, datetime.now(UTC))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+class ProviderWithHealthAdmin(ProviderAdmin):
+    list_display = [*ProviderAdmin.list_display, "recent_errors"]
+    readonly_fields = [*ProviderAdmin.readonly_fields, "recent_errors"]
+
+    def get_queryset(self, request):
+        return dashboard.with_recent_errors(super().get_queryset(request), datetime.now(UTC))
+
+    @admin.display(description=f"5xx, last {dashboard.HEALTH_WINDOW.seconds // 60} min")
+    def recent_errors(self, provider):
+        if not provider.recent_requests:
+            return "no requests"
+        rate = 100 * provider.recent_errors / provider.recent_requests
+        return f"{provider.recent_errors} of {provider.recent_requests} ({rate:.0f}%)"
+
+
+for model, model_admin in ((Tenant, TenantWithUsageAdmin), (Provider, ProviderWithHealthAdmin)):
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)

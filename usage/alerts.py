@@ -20,8 +20,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
-from gateway_project import metrics
-
+from . import metrics
 from .budget import month_spend, month_start
 
 log = logging.getLogger("gateway.alerts")

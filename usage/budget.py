@@ -25,8 +25,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
-from gateway_project.errors import GatewayError
-from gateway_project.sharedredis import REDIS_ERRORS, shared_redis
+from infra.errors import GatewayError
+from infra.sharedredis import REDIS_ERRORS, shared_redis
 from providers import tokens
 from providers.types import ChatRequest, Target
 from tenants.principal import Principal

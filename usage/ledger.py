@@ -4,7 +4,7 @@ Nothing on the request path touches the database. A batch that fails to write st
 queued and is retried, so a database outage loses nothing the process survives; the
 queue is flushed at exit: by atexit (Daphne stops its reactor on SIGTERM and SIGINT and the
 interpreter exits normally), and by multiprocessing's finalizers in forked workers such as
-Granian's, which end with os._exit() and skip atexit (gateway_project/exiting.py). The
+Granian's, which end with os._exit() and skip atexit (infra/exiting.py). The
 request id is unique, so a retried batch cannot double-count. After each written batch, budget alerts are checked (usage/alerts.py).
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ from operator import attrgetter
 from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections, transaction
 
-from gateway_project import exiting
-from gateway_project.hotsettings import hot
+from infra import exiting
+from infra.hotsettings import hot
 
 log = logging.getLogger("gateway.ledger")
 

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway_project.errors import GatewayError, bad_request, error_response, method_not_allowed
+from infra.errors import GatewayError, bad_request, error_response, method_not_allowed
 from tenants.auth import authenticate
 from tenants.bruteforce import client_address
 from tenants.principal import Principal

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from providers import services
-from tenants.services import error_text
+from infra.errors import error_text
 
 
 class Command(BaseCommand):

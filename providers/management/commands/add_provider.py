@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from providers import services
 from providers.models import Provider
-from tenants.services import error_text
+from infra.errors import error_text
 
 
 class Command(BaseCommand):

@@ -21,11 +21,11 @@ from django_prometheus.middleware import Metrics, PrometheusAfterMiddleware, Pro
 
 from completions import views
 from completions.context import Reply
-from gateway_project.errors import GatewayError, too_large
+from infra.errors import GatewayError, too_large
 from tenants.bruteforce import client_address
 
-from . import metrics, telemetry
-from .hotsettings import hot
+from infra import metrics, telemetry
+from infra.hotsettings import hot
 
 log = logging.getLogger("gateway.errors")
 

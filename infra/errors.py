@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import orjson
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpResponse
 
 
@@ -59,3 +60,14 @@ def method_not_allowed(method: str) -> GatewayError:
 
 def too_large(limit: int) -> GatewayError:
     return GatewayError(413, "invalid_request_error", f"Request body is larger than {limit} bytes.", code="request_too_large")
+
+
+def error_text(error: ValidationError) -> str:
+    """One line for a ValidationError, with field names where the error has them."""
+    if not hasattr(error, "error_dict"):
+        return " ".join(error.messages)
+    parts = []
+    for field, messages in error.message_dict.items():
+        text = " ".join(messages)
+        parts.append(text if field == NON_FIELD_ERRORS else f"{field}: {text}")
+    return "; ".join(parts)
