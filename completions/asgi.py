@@ -1,8 +1,10 @@
-"""The API's ASGI path: chat completions in raw ASGI, the rest of /v1/ through a short async middleware stack.
+"""The API's ASGI application: chat completions in raw ASGI, the rest of /v1/ through a short async middleware stack.
 
 Django's full stack runs every MiddlewareMixin hook through `sync_to_async` (a thread hop per hook
 per request, about half the CPU of a request in bench/README.md). The API needs none of the
 session, CSRF, auth or message middleware; the admin and everything else keep Django's handler.
+There is one chat path, served in production and in the tests alike (tests/asgi_client.py); with
+tracing on, OpenTelemetry's ASGI middleware wraps the same application (`dispatch`).
 """
 from __future__ import annotations
 
@@ -19,17 +21,21 @@ from django.middleware.security import SecurityMiddleware
 from django.utils.module_loading import import_string
 from django_prometheus.middleware import Metrics, PrometheusAfterMiddleware, PrometheusBeforeMiddleware
 
-from completions import views
-from completions.context import Reply
-from infra.errors import GatewayError, too_large
+from infra import metrics, telemetry
+from infra.errors import GatewayError, method_not_allowed, too_large
+from infra.hotsettings import hot
 from tenants.bruteforce import client_address
 
-from infra import metrics, telemetry
-from infra.hotsettings import hot
+from . import pipeline
+from .chat import CHAT
+from .context import Reply
+from .endpoint import Endpoint
 
 log = logging.getLogger("gateway.errors")
 
 CHAT_PATH = "/v1/chat/completions"
+# The endpoints on the one pipeline, served in raw ASGI: each only translates its wire shape.
+ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: CHAT}
 
 
 def is_api(path: str) -> bool:
@@ -66,9 +72,9 @@ _INLINE = {
 
 
 def api_middleware() -> list[str]:
-    """settings.MIDDLEWARE cut to what the API uses, in its order; OpenTelemetry's joins when tracing is on."""
+    """settings.MIDDLEWARE cut to what the API uses, in its order."""
     keep = ("completions.middleware.JsonErrorsMiddleware",)
-    return [_INLINE.get(p, p) for p in settings.MIDDLEWARE if p in _INLINE or p in keep or p.startswith("opentelemetry.")]
+    return [_INLINE.get(p, p) for p in settings.MIDDLEWARE if p in _INLINE or p in keep]
 
 
 class ApiHandler(ASGIHandler):
@@ -179,17 +185,18 @@ def _count(method: str, secure: bool, status: int, streaming: bool) -> None:
         m.responses_streaming.inc()
 
 
-async def _answer(scope, headers: Headers, body: bytes | None, send, secure: bool) -> None:
+async def _answer(endpoint: Endpoint, scope, headers: Headers, body: bytes | None, send, secure: bool) -> None:
     def read_body() -> bytes:
         if body is None:
             raise too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         return body
 
     try:
-        reply = await views.chat_reply(headers, client_address(_Peer(headers, scope)), read_body)
+        reply = await pipeline.serve(endpoint, headers, client_address(_Peer(headers, scope)), read_body)
     except Exception:
-        log.exception("unhandled error on POST %s", CHAT_PATH)
-        reply = views.error_reply(GatewayError(500, "server_error", "The gateway failed to handle this request.", "internal_error"))
+        log.exception("unhandled error on POST %s", scope["path"])
+        err = GatewayError(500, "server_error", "The gateway failed to handle this request.", "internal_error")
+        reply = pipeline.error_reply(endpoint, err)
     _count("POST", secure, reply.status, reply.stream is not None)
     await _send(reply, send, secure)
 
@@ -232,12 +239,14 @@ class _Listener:
         self._listening.cancel()
 
 
-async def chat(scope, receive, send) -> None:
-    """POST /v1/chat/completions straight to the service; a client that leaves cancels the work (streams bill in `finally`).
+async def serve_endpoint(endpoint: Endpoint, scope, receive, send) -> None:
+    """POST to an endpoint straight to the pipeline; a client that leaves cancels the work (streams bill in `finally`).
 
     The answer runs in the request's own task and one listener task waits for the disconnect: a task
     and an asyncio.wait fewer per request than racing two tasks (bench/README.md).
     """
+    if scope["method"] != "POST" or _must_redirect(scope):
+        return await _refuse(endpoint, scope, receive, send)
     try:
         body = await _read_body(receive, hot.DATA_UPLOAD_MAX_MEMORY_SIZE)
     except _Disconnected:
@@ -245,7 +254,7 @@ async def chat(scope, receive, send) -> None:
     headers = Headers.of(scope)
     listener = _Listener(receive)
     try:
-        await _answer(scope, headers, body, send, _secure(scope, headers))
+        await _answer(endpoint, scope, headers, body, send, _secure(scope, headers))
         listener.answered = True
     except asyncio.CancelledError:
         if not listener.left():
@@ -255,24 +264,67 @@ async def chat(scope, receive, send) -> None:
         listener.stop()
 
 
-def _takes_raw_path(scope) -> bool:
-    # Tracing needs DjangoInstrumentor's server span, and an SSL redirect needs SecurityMiddleware: both
-    # are served by the middleware stack.
-    if scope["method"] != "POST" or telemetry.enabled():
-        return False
-    return not hot.SECURE_SSL_REDIRECT or _secure(scope, Headers.of(scope))
+def _must_redirect(scope) -> bool:
+    return hot.SECURE_SSL_REDIRECT and not _secure(scope, Headers.of(scope))
+
+
+async def _refuse(endpoint: Endpoint, scope, receive, send) -> None:
+    """A wrong method (405 JSON), or plain HTTP where SECURE_SSL_REDIRECT asks for HTTPS (301, as SecurityMiddleware)."""
+    headers = Headers.of(scope)
+    secure = _secure(scope, headers)
+    if scope["method"] != "POST":
+        reply = pipeline.error_reply(endpoint, method_not_allowed(scope["method"]))
+        reply.headers["Allow"] = "POST"
+    else:
+        host = settings.SECURE_SSL_HOST or headers.get("host", "")
+        query = scope.get("query_string", b"").decode("latin-1")
+        reply = Reply(301, {"Location": f"https://{host}{scope['path']}" + (f"?{query}" if query else "")}, body=b"")
+    _count(scope["method"], secure, reply.status, False)
+    await _send(reply, send, secure)
+
+
+def _span_details(scope) -> tuple[str, dict]:
+    """The API's paths name their server spans, but only its fixed ones: a path with an id would make a name per id."""
+    method, path = scope.get("method", "HTTP"), scope.get("path", "")
+    return (f"{method} {path}" if path.count("/") <= 3 and not path.startswith("/v1/admin/") else method), {}
+
+
+def _traced(app):
+    """`app` under OpenTelemetry's ASGI middleware, one per tracer provider (tests enable and disable tracing)."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    built: dict[int, object] = {}
+
+    def for_provider():
+        provider = telemetry.provider()
+        if id(provider) not in built:
+            built.clear()
+            built[id(provider)] = OpenTelemetryMiddleware(
+                app, default_span_details=_span_details, tracer_provider=provider, exclude_spans=["receive", "send"],
+            )
+        return built[id(provider)]
+
+    return for_provider
 
 
 def dispatch(django_app):
-    """HTTP for the API to the lean paths, everything else (admin, static) to `django_app`."""
+    """HTTP for the API to the lean paths (traced by OpenTelemetry's ASGI middleware when tracing is on),
+    everything else (admin, static) to `django_app`."""
     api = ApiHandler()
 
+    async def serve_api(scope, receive, send):
+        endpoint = ENDPOINTS.get(scope["path"])
+        if endpoint is not None:
+            return await serve_endpoint(endpoint, scope, receive, send)
+        return await api(scope, receive, send)
+
+    traced = _traced(serve_api)
+
     async def app(scope, receive, send):
-        path = scope["path"]
-        if path == CHAT_PATH and _takes_raw_path(scope):
-            return await chat(scope, receive, send)
-        if is_api(path):
-            return await api(scope, receive, send)
-        return await django_app(scope, receive, send)
+        if not is_api(scope["path"]):
+            return await django_app(scope, receive, send)
+        if telemetry.enabled():
+            return await traced()(scope, receive, send)
+        return await serve_api(scope, receive, send)
 
     return app

@@ -24,7 +24,8 @@ from providers.routing import StreamAnswer
 from providers.types import ChatChunk, ChatRequest, ChunkChoice, Usage
 from tenants.principal import Principal
 
-from .streaming import DONE, StreamResult, sse
+from .endpoint import StreamRenderer
+from .streaming import StreamResult
 
 PREFIX = "gw:cache:"
 POLL_SECONDS = 0.05
@@ -82,19 +83,17 @@ class Hit:
         usage = self.response.get("usage") or {}
         return Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
 
-    def body(self) -> bytes:
-        """The stored body with a fresh id and creation time."""
-        return orjson.dumps(self.response | {"id": _new_id(), "created": int(time.time())})
+    def payload(self) -> dict:
+        """The stored chat.completion with a fresh id and creation time."""
+        return self.response | {"id": _new_id(), "created": int(time.time())}
 
-    async def stream(self, include_usage: bool) -> AsyncIterator[bytes]:
-        """Replay as SSE: role, content, finish reason per choice; usage when asked; [DONE]."""
+    async def stream(self, renderer: StreamRenderer, include_usage: bool) -> AsyncIterator[bytes]:
+        """Replay as the endpoint's stream: role, content, finish reason per choice; usage when asked; its end."""
         cid, created, model = _new_id(), int(time.time()), self.response.get("model", "")
 
         def chunk(choices: tuple[ChunkChoice, ...], usage: Usage | None = None) -> bytes:
-            payload = ChatChunk(cid, model, created, choices, usage).to_openai()
-            if usage is None:
-                payload.pop("usage", None)
-            return sse(payload)
+            built = ChatChunk(cid, model, created, choices, usage)
+            return renderer.usage(built) if usage is not None else (renderer.chunk(built) or b"")
 
         for choice in self.response.get("choices", ()):
             index, message = choice.get("index", 0), choice.get("message") or {}
@@ -107,7 +106,7 @@ class Hit:
             yield chunk((ChunkChoice(index, {}, choice.get("finish_reason")),))
         if include_usage:
             yield chunk((), self.usage)
-        yield DONE
+        yield renderer.done()
 
 
 def _new_id() -> str:

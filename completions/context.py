@@ -1,4 +1,4 @@
-"""Per-request facts that travel with a request through the service, and its reply."""
+"""Per-request facts that travel with a request through the pipeline, and its reply."""
 from __future__ import annotations
 
 import time

@@ -27,7 +27,7 @@ def _to_error(request, exc: Exception) -> GatewayError | None:
 
 
 class JsonErrorsMiddleware:
-    """Turns raised errors on API paths into INTERFACE.md JSON; works sync and async."""
+    """Turns raised errors on API paths into ../shared/INTERFACE.md JSON; works sync and async."""
 
     sync_capable = True
     async_capable = True

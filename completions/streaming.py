@@ -6,24 +6,15 @@ import time
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
-import orjson
 from opentelemetry.trace import Span, Status, StatusCode, use_span
 
+from infra.errors import GatewayError
 from providers import routing, tokens
 from providers.routing import StreamAnswer
 from providers.types import ChatChunk, ChatRequest, UpstreamError, Usage
 
 from . import metrics
-
-DONE = b"data: [DONE]\n\n"
-
-
-def sse(payload: dict) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
-
-
-def error_event(message: str, type_: str = "upstream_error", code: str = "stream_interrupted") -> bytes:
-    return sse({"error": {"message": message, "type": type_, "code": code}})
+from .endpoint import StreamRenderer
 
 
 @dataclass(slots=True)
@@ -37,8 +28,9 @@ class StreamResult:
 class _Tally:
     """What went to the client: text for estimates, the provider's usage, timing."""
 
-    def __init__(self, req: ChatRequest, started: float):
+    def __init__(self, req: ChatRequest, started: float, renderer: StreamRenderer):
         self.req = req
+        self.renderer = renderer
         self.started = started
         self.first_at: float | None = None
         self.parts: list[str] = []
@@ -47,7 +39,7 @@ class _Tally:
         self.finish_reasons: list[str] = []
 
     def see(self, chunk: ChatChunk) -> bytes | None:
-        """Note a chunk; return its SSE bytes, or None for a usage-only chunk (sent last, if asked)."""
+        """Note a chunk; return its event in the endpoint's shape, or None for a usage-only chunk (sent last, if asked)."""
         if chunk.usage is not None:
             self.usage = chunk.usage
         if not chunk.choices:
@@ -63,9 +55,7 @@ class _Tally:
                 self.parts.append(content)
             for call in choice.delta.get("tool_calls") or ():
                 self.parts.append(str((call.get("function") or {}).get("arguments") or ""))
-        payload = chunk.to_openai()
-        payload.pop("usage", None)
-        return sse(payload)
+        return self.renderer.chunk(chunk)
 
     def final_usage(self) -> Usage:
         if self.usage is not None:
@@ -77,7 +67,7 @@ class _Tally:
         last = self.last
         chunk = ChatChunk(last.id if last else "", last.model if last else self.req.model,
                           last.created if last else int(time.time()), (), self.final_usage())
-        return sse(chunk.to_openai())
+        return self.renderer.usage(chunk)
 
     def ttft_ms(self) -> int | None:
         return None if self.first_at is None else int((self.first_at - self.started) * 1000)
@@ -102,9 +92,10 @@ class Relay:
     """The SSE relay as an async iterator whose aclose() closes the upstream and bills even when
     the client left before the first chunk was pulled (an unstarted generator never runs `finally`)."""
 
-    def __init__(self, answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None]):
+    def __init__(self, answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None],
+                 renderer: StreamRenderer):
         self.began = self.abandoned = False
-        self._gen = _relay(self, answer, req, started, finish)
+        self._gen = _relay(self, answer, req, started, finish, renderer)
 
     def __aiter__(self) -> "Relay":
         return self
@@ -123,15 +114,17 @@ class Relay:
         await self._gen.aclose()
 
 
-def relay(answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None]) -> Relay:
-    """Forward chunks as they arrive; on any end (done, upstream error, disconnect) close and bill."""
-    return Relay(answer, req, started, finish)
+def relay(answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None],
+          renderer: StreamRenderer) -> Relay:
+    """Forward chunks as they arrive, rendered by the endpoint; on any end (done, upstream error, disconnect) close and bill."""
+    return Relay(answer, req, started, finish, renderer)
 
 
 async def _relay(
-    state: Relay, answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None]
+    state: Relay, answer: StreamAnswer, req: ChatRequest, started: float, finish: Callable[[StreamResult], None],
+    renderer: StreamRenderer,
 ) -> AsyncIterator[bytes]:
-    tally = _Tally(req, started)
+    tally = _Tally(req, started, renderer)
     error_type, disconnected = "", False
     metrics.OPEN_STREAMS.inc()
     try:
@@ -152,10 +145,11 @@ async def _relay(
                 yield data
         if req.include_usage:
             yield tally.usage_chunk()
-        yield DONE
+        yield renderer.done()
     except UpstreamError as err:
         error_type = f"upstream_{err.kind}"
-        yield error_event(f"The provider's stream failed: {err.message}")
+        yield renderer.error(GatewayError(502, "upstream_error", f"The provider's stream failed: {err.message}",
+                                          "stream_interrupted"))
     except (asyncio.CancelledError, GeneratorExit):
         disconnected, error_type = True, "client_disconnected"
         raise

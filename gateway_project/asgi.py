@@ -10,10 +10,9 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
-from usage import live  # noqa: E402
-
 from completions import asgi as api_asgi  # noqa: E402
 from infra import metrics, telemetry  # noqa: E402
+from usage import live  # noqa: E402
 
 from . import gctune, routing  # noqa: E402
 

@@ -19,8 +19,8 @@ from twisted.internet import reactor
 from twisted.web import http
 
 from infra.env import envfloat
-from .shutdown import drain, graceful
 
+from .shutdown import drain, graceful
 
 LISTEN_BACKLOG = 1024  # Twisted's default, 50, overflows when one client opens a couple of hundred streams at once
 
@@ -78,7 +78,7 @@ class DrainingServer(Server):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal)
         reactor.callWhenRunning(self.tune_http)
-        from . import metrics  # needs Django set up, which loading the application did
+        from infra import metrics  # needs Django set up, which loading the application did
 
         metrics.watch_loop(loop)
         super().run()

@@ -164,7 +164,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# Request bodies: INTERFACE.md's default limit is 10 MB.
+# Request bodies: ../shared/INTERFACE.md's default limit is 10 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 
 REST_FRAMEWORK = {

@@ -2,11 +2,10 @@ from django.contrib import admin
 from django.urls import path
 
 from completions import views
+from infra import exposition
 from usage import admin_views as usage_admin_views
 from usage import dashboard
 from usage import views as usage_views
-
-from infra import exposition
 
 from . import openapi
 
@@ -20,7 +19,7 @@ urlpatterns = [
     path("health", views.health),
     path("metrics", exposition.view),
     path("v1/models", views.models),
-    path("v1/chat/completions", views.chat_completions),
+    # POST /v1/chat/completions is served before URL routing, in raw ASGI (completions/asgi.py).
     path("v1/usage", usage_views.usage),
     path("v1/openapi.json", openapi.view),
 ]

@@ -1,4 +1,4 @@
-"""The one error type every layer raises, rendered in INTERFACE.md's JSON shape."""
+"""The one error type every layer raises, rendered in ../shared/INTERFACE.md's JSON shape."""
 from __future__ import annotations
 
 import orjson

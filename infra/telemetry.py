@@ -44,7 +44,10 @@ def setup() -> None:
 
 
 def enable(processor: SpanProcessor) -> TracerProvider:
-    """Record spans into `processor`, with a server span per Django request (tests pass an in-memory one)."""
+    """Record spans into `processor` (tests pass an in-memory one).
+
+    The API's server spans come from OpenTelemetry's ASGI middleware around the API's one application
+    (completions/asgi.py); the admin's, from the Django instrumentation of Django's full stack."""
     global _provider, _tracer
     from opentelemetry.instrumentation.django import DjangoInstrumentor
 
@@ -52,7 +55,7 @@ def enable(processor: SpanProcessor) -> TracerProvider:
     _provider = TracerProvider(resource=Resource.create(default_name))
     _provider.add_span_processor(processor)
     _tracer = _provider.get_tracer("gateway")
-    DjangoInstrumentor().instrument(tracer_provider=_provider, response_hook=_tag_server_span)
+    DjangoInstrumentor().instrument(tracer_provider=_provider)
     return _provider
 
 
@@ -75,6 +78,10 @@ def enabled() -> bool:
     return _provider is not None
 
 
+def provider() -> TracerProvider | None:
+    return _provider
+
+
 def begin(scope: Scope) -> None:
     """Name the tenant and request on the server span and on every attempt span that follows."""
     _scope.set(scope)
@@ -95,8 +102,3 @@ def traceparent_for(span: trace.Span, callers: str | None) -> str | None:
     propagate.inject(carrier, context=trace.set_span_in_context(span))
     return carrier.get("traceparent", callers)
 
-
-def _tag_server_span(span: trace.Span, request, response) -> None:
-    request_id = response.get("x-request-id")
-    if request_id and span.is_recording():
-        span.set_attribute("gateway.request_id", request_id)

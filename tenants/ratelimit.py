@@ -303,7 +303,7 @@ def acquire(principal: Principal, req: ChatRequest, request_id: str) -> Coroutin
     """Count the request against its limits, or raise a 429 GatewayError (nothing counted); await the result.
 
     The Redis check is queued before this returns, so a check and a budget reservation started one
-    after the other share one pipeline without a task each (completions.service._admit)."""
+    after the other share one pipeline without a task each (completions.admission.admit)."""
     limits = limits_for(principal, req)
     now_ms = int(time.time() * 1000)
     return _acquired(limits, request_id, now_ms, _start_check(limits, request_id, now_ms) if limits else None)

@@ -103,6 +103,14 @@ def _quiet_ledger(settings):
 
 
 @pytest.fixture
+def async_client():
+    """pytest-django's async client, served by the production ASGI application (tests/asgi_client.py)."""
+    from .asgi_client import ASGIClient
+
+    return ASGIClient()
+
+
+@pytest.fixture
 def api(async_client):
     """An async client that speaks JSON to the gateway."""
     return async_client

@@ -5,7 +5,7 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 
-from completions import service
+from completions import pipeline
 from usage import budget
 
 from .conftest import chat_body, make_tenant
@@ -38,7 +38,7 @@ async def test_a_rate_limited_request_leaves_no_budget_reserved(async_client, mo
 async def test_a_budget_refusal_gives_back_the_token_estimate(async_client, mock_provider, backend):
     tenant = await sync_to_async(make_tenant)("skint", tpm_limit=100_000, monthly_budget_usd=Decimal(0))
     first = await post(async_client, tenant)
-    await service.finished()  # the refund is bookkeeping after the answer
+    await pipeline.finished()  # the refund is bookkeeping after the answer
     second = await post(async_client, tenant)
     for refused in (first, second):
         assert refused.status_code == 429 and refused.json()["error"]["type"] == "budget_exceeded"

@@ -1,4 +1,4 @@
-"""Every error is INTERFACE.md JSON: right status, type and code, never HTML."""
+"""Every error is ../shared/INTERFACE.md JSON: right status, type and code, never HTML."""
 import pytest
 from django.test import override_settings
 

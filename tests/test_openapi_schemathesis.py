@@ -13,7 +13,7 @@ EXAMPLES = 15  # per operation and mode: the run stays well under a minute
 
 
 def check_error_shape(response) -> None:
-    """Every answer is JSON (or SSE/CSV on success); every error is INTERFACE.md's {"error": {...}}."""
+    """Every answer is JSON (or SSE/CSV on success); every error is ../shared/INTERFACE.md's {"error": {...}}."""
     content_type = (response.headers.get("content-type") or [""])[0]
     assert response.status_code < 500 or response.status_code == 503, response.text[:500]
     assert "html" not in content_type and not response.text.lstrip().startswith("<"), response.text[:200]

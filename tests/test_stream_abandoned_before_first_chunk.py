@@ -5,7 +5,8 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 
-from completions import service
+from completions import pipeline
+from completions.chat import CHAT
 from completions.context import Context
 from tenants.auth import authenticate
 from usage import ledger
@@ -21,7 +22,7 @@ async def test_closing_an_unstarted_relay_bills_and_closes_the_upstream(acme, up
     upstream.set_mode("slow", delay=0.5)
     principal = await authenticate({"x-api-key": acme.raw})
     ctx = Context.new({})
-    reply = await service.handle(principal, orjson.dumps(chat_body("chat", stream=True)), ctx)
+    reply = await pipeline.handle(CHAT, principal, orjson.dumps(chat_body("chat", stream=True)), ctx)
     await reply.stream.aclose()
     # In a thread: the event loop must keep running to finish closing the socket.
     assert await asyncio.to_thread(upstream.wait_disconnect, 2.0), "the upstream stream was left open"

@@ -64,4 +64,4 @@ def test_the_gateway_exports_server_and_attempt_spans(acme, mock_provider, colle
         while time.monotonic() < deadline and len([s for s in collector.spans if s.trace_id.hex() == TRACE_ID]) < 2:
             time.sleep(0.05)
     names = {s.name for s in collector.spans if s.trace_id.hex() == TRACE_ID}
-    assert {"POST v1/chat/completions", "chat mock-small"} <= names
+    assert {"POST /v1/chat/completions", "chat mock-small"} <= names

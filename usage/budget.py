@@ -124,7 +124,7 @@ def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target, ...])
     """Reserve the request's maximum cost against a hard budget; raise budget_exceeded when spent. Await the result.
 
     The Redis script is queued before this returns, so a reservation and a rate-limit check started
-    one after the other share one pipeline without a task each (completions.service._admit)."""
+    one after the other share one pipeline without a task each (completions.admission.admit)."""
     if principal.monthly_budget_usd is None or not principal.budget_is_hard:
         return _no_reservation()
     month = month_start(datetime.now(timezone.utc))
@@ -171,10 +171,28 @@ async def _reserve(tenant_id: int, month: date, amount: int, budget: int,
             shared_redis.failed(exc, "budgets count in the database")
         except Exception:
             log.warning("budget: could not use the Redis counter; using the database counter", exc_info=True)
-    granted, generation = await sync_to_async(_db_reserve, thread_sensitive=False)(
+    reserving = asyncio.ensure_future(sync_to_async(_db_reserve, thread_sensitive=False)(
         tenant_id, month, from_pico(amount), from_pico(budget)
-    )
+    ))
+    try:
+        granted, generation = await asyncio.shield(reserving)
+    except asyncio.CancelledError:
+        reserving.add_done_callback(functools.partial(_release_late, Reservation(tenant_id, month, amount, "database", "")))
+        raise
     return granted, Reservation(tenant_id, month, amount, "database", generation)
+
+
+def _release_late(held: Reservation, answer: asyncio.Future) -> None:
+    """The request was cancelled while its reservation was in flight: release whatever the answer granted.
+
+    Shielded answers arrive after the cancel; without this, a granted reservation would hold budget
+    until the next reseed."""
+    if answer.cancelled() or answer.exception() is not None:
+        return
+    granted, generation = answer.result()
+    if granted == 1 or granted is True:
+        held.generation = generation.decode() if isinstance(generation, bytes) else str(generation)
+        settle(held, Decimal(0))
 
 
 def settle(reservation: Reservation | None, cost: Decimal) -> None:
@@ -255,7 +273,11 @@ async def _redis_reserve(client, tenant_id: int, month: date, amount: int, budge
                          first: asyncio.Future) -> tuple[bool, str]:
     """`first`: the reservation script already queued; a counter to seed from the ledger runs it once more."""
     key, args = _key(tenant_id, month), _halves(amount) + _halves(budget)
-    granted, generation = await first
+    try:
+        granted, generation = await asyncio.shield(first)  # a cancel must not lose the answer: it may hold budget
+    except asyncio.CancelledError:
+        first.add_done_callback(functools.partial(_release_late, Reservation(tenant_id, month, amount, "redis", "")))
+        raise
     if granted == -1:
         spent = await sync_to_async(month_spend, thread_sensitive=False)(tenant_id, month)
         seed = _halves(to_pico(spent)) + [uuid.uuid4().hex[:12], settings.GATEWAY["BUDGET_RESYNC_SECONDS"]]
