@@ -327,12 +327,16 @@ async def _claim(key: str, ttl: int) -> tuple[Hit | None, Slot]:
     _prune()
     flight = _Flight(key)
     locked = await _lock(key)
-    raw = None
-    if locked is False:  # another replica is calling the provider
-        raw = await _poll(key)
-    elif locked:  # a replica may have stored its answer and unlocked between our lookup and our claim
-        raw = await _get(key)
     slot = Slot(key, ttl, flight, bool(locked))
+    raw = None
+    try:
+        if locked is False:  # another replica is calling the provider
+            raw = await _poll(key)
+        elif locked:  # a replica may have stored its answer and unlocked between our lookup and our claim
+            raw = await _get(key)
+    except BaseException:  # a cancel (the client left): wake the waiters and give the lock back
+        await asyncio.shield(slot.release())
+        raise
     if raw is None:
         return None, slot
     flight.land(raw)

@@ -22,7 +22,7 @@ async def held_now(backend: str, tenant_id: int, month) -> Decimal:
         from infra.sharedredis import shared_redis
 
         raw = await shared_redis.client().hgetall(budget._key(tenant_id, month))
-        return Decimal(int(raw[b"u"])) + Decimal(int(raw[b"p"])) / budget.MICRO
+        return budget.from_pico(int(raw[b"u"]) * budget.MICRO + int(raw[b"p"]))  # micro-dollars and a picodollar rest
     row = await BudgetCounter.objects.aget(tenant_id=tenant_id, month=month)
     return row.amount_usd
 

@@ -31,6 +31,7 @@ from providers import tokens
 from providers.types import ChatRequest, Target
 from tenants.principal import Principal
 
+from . import ledger
 from .cost import cost_usd, from_pico, to_pico
 
 log = logging.getLogger("gateway.budget")
@@ -105,11 +106,37 @@ def month_spend(tenant_id: int, month: date) -> Decimal:
 
 
 def max_cost(req: ChatRequest, targets: tuple[Target, ...]) -> Decimal:
-    """The most a request can cost: its prompt (bounded by its bytes) and max_tokens at the chain's highest prices."""
+    """The most a request can cost: its prompt (bounded by its bytes, images and tool definitions included) and
+    max_tokens at the chain's highest prices."""
     completion = (req.max_tokens or settings.GATEWAY["BUDGET_DEFAULT_MAX_TOKENS"]) * (req.n or 1)
     in_price = max((t.input_price_per_mtok for t in targets), default=Decimal(0))
     out_price = max((t.output_price_per_mtok for t in targets), default=Decimal(0))
-    return cost_usd(tokens.measure(req.messages).upper_bound(), completion, in_price, out_price)
+    prompt = tokens.measure(req.messages).upper_bound() + tokens.tools_upper_bound(req.tools)
+    return cost_usd(prompt, completion, in_price, out_price)
+
+
+# Reservations granted in this process and not settled yet: a reseed counts them and carries them over.
+_outstanding: dict[int, Reservation] = {}
+
+
+def _held_now(tenant_id: int, month: date, backend: str) -> list[Reservation]:
+    return [r for r in list(_outstanding.values())
+            if (r.tenant_id, r.month, r.backend) == (tenant_id, month, backend) and not r.settled]
+
+
+def _carry_over(held: list[Reservation], generation: str) -> None:
+    """Reservations counted in a new seed settle against it: their settlements are not lost to the reseed."""
+    for reservation in held:
+        reservation.generation = generation
+
+
+def seed_spend(tenant_id: int, month: date) -> Decimal:
+    """The month's spend as a reseed counts it: the ledger's rows plus this process's entries not written yet.
+
+    Read with the ledger's writes held, so no batch is in neither place; one being written is waited for."""
+    start, end = _bounds(month)
+    with ledger.writes_held():
+        return month_spend(tenant_id, month) + ledger.unwritten_cost(tenant_id, start, end)
 
 
 def budget_exceeded(month: date) -> GatewayError:
@@ -120,14 +147,22 @@ def budget_exceeded(month: date) -> GatewayError:
     )
 
 
-def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target, ...]) -> Coroutine[Any, Any, Reservation | None]:
+def budget_unavailable(month: date) -> GatewayError:
+    return GatewayError(
+        429, "budget_exceeded", "This tenant's budget cannot be checked right now; try again shortly.",
+        code="budget_unavailable", headers={"Retry-After": "5"},
+    )
+
+
+def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target, ...],
+            at: datetime | None = None) -> Coroutine[Any, Any, Reservation | None]:
     """Reserve the request's maximum cost against a hard budget; raise budget_exceeded when spent. Await the result.
 
     The Redis script is queued before this returns, so a reservation and a rate-limit check started
     one after the other share one pipeline without a task each (completions.admission.admit)."""
     if principal.monthly_budget_usd is None or not principal.budget_is_hard:
         return _no_reservation()
-    month = month_start(datetime.now(timezone.utc))
+    month = month_start(at or datetime.now(timezone.utc))  # the month the request started in, as its ledger row
     amount, budget = to_pico(max_cost(req, targets)), to_pico(principal.monthly_budget_usd)
     return _reserved(principal, month, amount, budget, _start_reserve(principal.tenant_id, month, amount, budget))
 
@@ -140,11 +175,12 @@ async def _reserved(principal: Principal, month: date, amount: int, budget: int,
     try:
         granted, reservation = await _reserve(principal.tenant_id, month, amount, budget, started)
     except Exception:
-        # Neither Redis nor the database answers: keep serving, as the rest of the gateway does.
-        log.error("budget state unreachable; admitting tenant %s unchecked", principal.tenant_slug, exc_info=True)
-        return None
+        # Neither Redis nor the database can confirm the spend: a hard budget refuses rather than admit blind.
+        log.error("budget state unreachable; refusing tenant %s (hard budget)", principal.tenant_slug, exc_info=True)
+        raise budget_unavailable(month) from None
     if not granted:
         raise budget_exceeded(month)
+    _outstanding[id(reservation)] = reservation
     return reservation
 
 
@@ -200,6 +236,7 @@ def settle(reservation: Reservation | None, cost: Decimal) -> None:
     if reservation is None or reservation.settled:
         return
     reservation.settled = True
+    _outstanding.pop(id(reservation), None)
     delta = to_pico(cost) - reservation.pico
     if not delta:
         return
@@ -279,9 +316,13 @@ async def _redis_reserve(client, tenant_id: int, month: date, amount: int, budge
         first.add_done_callback(functools.partial(_release_late, Reservation(tenant_id, month, amount, "redis", "")))
         raise
     if granted == -1:
-        spent = await sync_to_async(month_spend, thread_sensitive=False)(tenant_id, month)
-        seed = _halves(to_pico(spent)) + [uuid.uuid4().hex[:12], settings.GATEWAY["BUDGET_RESYNC_SECONDS"]]
+        held = _held_now(tenant_id, month, "redis")
+        spent = await sync_to_async(seed_spend, thread_sensitive=False)(tenant_id, month)
+        ours = uuid.uuid4().hex[:12]
+        seed = _halves(to_pico(spent + sum(from_pico(r.pico) for r in held))) + [ours, settings.GATEWAY["BUDGET_RESYNC_SECONDS"]]
         granted, generation = await shared_redis.run(client, _RESERVE, [key], args + seed)
+        if (generation.decode() if isinstance(generation, bytes) else str(generation)) == ours:
+            _carry_over(held, ours)
     return granted == 1, generation.decode() if isinstance(generation, bytes) else str(generation)
 
 
@@ -312,15 +353,19 @@ def _db_counter(tenant_id: int, month: date):
         try:
             with transaction.atomic():
                 return BudgetCounter.objects.create(
-                    tenant_id=tenant_id, month=month, amount_usd=month_spend(tenant_id, month), seeded_at=now
+                    tenant_id=tenant_id, month=month, amount_usd=seed_spend(tenant_id, month), seeded_at=now
                 )
         except IntegrityError:  # another process seeded it first
             return BudgetCounter.objects.get(tenant_id=tenant_id, month=month)
     if (now - row.seeded_at).total_seconds() > settings.GATEWAY["BUDGET_RESYNC_SECONDS"]:
-        BudgetCounter.objects.filter(pk=row.pk, generation=row.generation).update(
-            amount_usd=month_spend(tenant_id, month), seeded_at=now, generation=F("generation") + 1
+        held = _held_now(tenant_id, month, "database")
+        seed = seed_spend(tenant_id, month) + sum((from_pico(r.pico) for r in held), Decimal(0))
+        reseeded = BudgetCounter.objects.filter(pk=row.pk, generation=row.generation).update(
+            amount_usd=seed, seeded_at=now, generation=F("generation") + 1
         )
         row.refresh_from_db()
+        if reseeded:
+            _carry_over(held, str(row.generation))
     return row
 
 
