@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "channels",
     "django_prometheus",
+    # The audit trail (README, "Security"); `audit` after `auditlog`, whose admin it replaces.
+    "auditlog",
+    "audit",
     "tenants",
     "providers",
     "usage",
@@ -62,6 +65,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Admin changes are audited as the logged-in user's (after AuthenticationMiddleware, which sets the user); it
+    # does not run on the API: api_asgi.api_middleware() keeps only the API's own.
+    "audit.actors.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -166,6 +172,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # Request bodies: INTERFACE.md's default limit is 10 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
+
+# Audit trail (django-auditlog): the models it covers and the fields it never holds are in audit/apps.py.
+AUDITLOG_STORE_JSON_CHANGES = True  # before/after as JSON values, not their text
+AUDITLOG_USE_FK_STRING_REPRESENTATION = True  # "replaced_by: gw-AbCdEfGh…", not a row id
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
