@@ -59,7 +59,8 @@ def as_command(name: str) -> Iterator[None]:
 class AuditActorMixin:
     """For Django REST framework views: the changes a request makes are its authenticated user's, via "api".
 
-    The user is read when a change is saved, after the view has authenticated the request.
+    Put it before APIView (or a viewset) in the bases. The user is read when a change is saved, after the view
+    has authenticated the request. DRF's dispatch is synchronous; an async view opens acting_as() itself.
     """
 
     def dispatch(self, request, *args, **kwargs):
