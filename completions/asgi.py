@@ -26,7 +26,7 @@ from django_prometheus.middleware import Metrics, PrometheusAfterMiddleware, Pro
 from infra import metrics, telemetry
 from infra.errors import GatewayError, method_not_allowed, too_large
 from infra.hotsettings import hot
-from tenants.bruteforce import client_address
+from infra.clients import client_address
 
 from . import pipeline
 from .chat import CHAT
@@ -116,7 +116,7 @@ class Headers(dict):
 
 
 class _Peer:
-    """What tenants.bruteforce.client_address reads from a request."""
+    """What infra.clients.client_address reads from a request."""
 
     def __init__(self, headers: Headers, scope):
         self.headers = headers
