@@ -3,7 +3,7 @@
 Granian hands the application `http.disconnect` in place of the rest of a body it cannot read: a
 chunk larger or smaller than the bytes sent, a chunk size that is not hex (or overflows), no final
 `0` chunk, a `Content-Length` longer than what came before the client half-closed. Django's
-handler and the chat path (api_asgi.py) then return without answering, and Granian answers
+handler and the chat path (completions/asgi.py) then return without answering, and Granian answers
 `500 Internal server error` in text/plain. Daphne never calls the application for such a request
 (Twisted refuses it, or drops the connection), so under Daphne this never fires.
 
