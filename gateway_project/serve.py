@@ -78,7 +78,7 @@ class DrainingServer(Server):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.on_signal)
         reactor.callWhenRunning(self.tune_http)
-        from . import metrics  # needs Django set up, which loading the application did
+        from infra import metrics  # needs Django set up, which loading the application did
 
         metrics.watch_loop(loop)
         super().run()
