@@ -28,9 +28,6 @@ from .hotsettings import hot
 
 log = logging.getLogger("gateway.redis")
 
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-
-
 class _NoRedis:
     def __repr__(self) -> str:
         return "NO_REDIS"

@@ -4,7 +4,6 @@ import os
 import time
 from urllib.parse import urlsplit
 
-import hiredis
 import pytest
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -12,12 +11,12 @@ from redis.exceptions import DataError, NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infra import redispipe, sharedredis
+from tests.fakes.redis_server import CLOSE, FakeRedis
 
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL (make test does)")
 
 ECHO = "return ARGV[1]"
 ALL = "return {KEYS[1], ARGV[1], ARGV[2]}"
-CLOSE = object()  # FakeRedis: close the connection instead of answering
 
 
 def redis_url(db: int) -> str:
@@ -69,49 +68,6 @@ async def until(condition, seconds: float = 2.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0)
-
-
-class FakeRedis:
-    """A real TCP (or Unix) server on this machine: records the commands it reads, answers as `answer` says.
-
-    answer(connection number, command) -> bytes to write, None to stay silent, or CLOSE."""
-
-    def __init__(self, answer, delay: float = 0.0):
-        self.answer, self.delay = answer, delay
-        self.commands: list[list[bytes]] = []
-        self.connections = 0
-        self._writers = []
-
-    async def start(self, unix_path: str | None = None) -> "FakeRedis":
-        if unix_path:
-            self.server = await asyncio.start_unix_server(self._serve, unix_path)
-        else:
-            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-            self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        self.server.close()
-        for writer in self._writers:
-            writer.close()
-
-    async def _serve(self, reader, writer):
-        self.connections += 1
-        number = self.connections
-        self._writers.append(writer)
-        parser = hiredis.Reader()
-        while data := await reader.read(65536):
-            parser.feed(data)
-            while (command := parser.gets()) is not False:
-                self.commands.append(command)
-                reply = self.answer(number, command)
-                if reply is CLOSE:
-                    writer.close()
-                    return
-                if reply:
-                    await asyncio.sleep(self.delay)
-                    writer.write(reply)
-        writer.close()
 
 
 @pytest.fixture
