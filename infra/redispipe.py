@@ -1,4 +1,4 @@
-"""The wire to Redis for the gateway's pipelined calls (gateway_project/sharedredis.py): one `send(commands, done)`.
+"""The wire to Redis for the gateway's pipelined calls (infra/sharedredis.py): one `send(commands, done)`.
 
 RedisPipe is ours: one long-lived, pipelined connection per event loop. It replaces redis-py's
 Pipeline for the scripts and commands on the request path: profiled under load (py-spy), redis-py's

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway_project import redispipe
-from gateway_project.sharedredis import shared_redis
+from infra import redispipe
+from infra.sharedredis import shared_redis
 from tenants import ratelimit
 from tests.live import free_port
 
