@@ -26,7 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
 from infra.errors import GatewayError
-from infra.sharedredis import REDIS_ERRORS, shared_redis
+from infra.sharedredis import NO_REDIS, shared_redis
 from providers import tokens
 from providers.types import ChatRequest, Target
 from tenants.principal import Principal
@@ -36,6 +36,7 @@ from .cost import cost_usd, from_pico, to_pico
 
 log = logging.getLogger("gateway.budget")
 
+DATABASE = "budgets count in the database"  # what serving without Redis means here, for the log
 MICRO = 1_000_000  # the Redis counter keeps whole micro-dollars and a picodollar remainder below one
 
 _ADD = """
@@ -184,29 +185,20 @@ async def _reserved(principal: Principal, month: date, amount: int, budget: int,
     return reservation
 
 
-def _start_reserve(tenant_id: int, month: date, amount: int, budget: int) -> tuple[object, asyncio.Future] | None:
-    """The Redis client and the reservation script queued on it, or None to use the database."""
-    client = shared_redis.client()
-    if client is None:
-        return None
+def _start_reserve(tenant_id: int, month: date, amount: int, budget: int) -> asyncio.Future:
+    """The reservation script queued for Redis; it answers NO_REDIS when the database must count."""
+    return shared_redis.script(_RESERVE, [_key(tenant_id, month)], _halves(amount) + _halves(budget), fallback=DATABASE)
+
+
+async def _reserve(tenant_id: int, month: date, amount: int, budget: int, started: asyncio.Future) -> tuple[bool, Reservation]:
     try:
-        return client, shared_redis.submit(client, _RESERVE, [_key(tenant_id, month)], _halves(amount) + _halves(budget))
-    except REDIS_ERRORS as exc:
-        shared_redis.failed(exc, "budgets count in the database")
-        return None
-
-
-async def _reserve(tenant_id: int, month: date, amount: int, budget: int,
-                   started: tuple[object, asyncio.Future] | None) -> tuple[bool, Reservation]:
-    if started is not None:
-        client, first = started
-        try:
-            granted, generation = await _redis_reserve(client, tenant_id, month, amount, budget, first)
-            return granted, Reservation(tenant_id, month, amount, "redis", generation)
-        except REDIS_ERRORS as exc:
-            shared_redis.failed(exc, "budgets count in the database")
-        except Exception:
-            log.warning("budget: could not use the Redis counter; using the database counter", exc_info=True)
+        answer = await _redis_reserve(tenant_id, month, amount, budget, started)
+    except Exception:
+        log.warning("budget: could not use the Redis counter; using the database counter", exc_info=True)
+        answer = None
+    if answer is not None:
+        granted, generation = answer
+        return granted, Reservation(tenant_id, month, amount, "redis", generation)
     reserving = asyncio.ensure_future(sync_to_async(_db_reserve, thread_sensitive=False)(
         tenant_id, month, from_pico(amount), from_pico(budget)
     ))
@@ -223,7 +215,7 @@ def _release_late(held: Reservation, answer: asyncio.Future) -> None:
 
     Shielded answers arrive after the cancel; without this, a granted reservation would hold budget
     until the next reseed."""
-    if answer.cancelled() or answer.exception() is not None:
+    if answer.cancelled() or answer.exception() is not None or answer.result() is NO_REDIS:
         return
     granted, generation = answer.result()
     if granted == 1 or granted is True:
@@ -242,25 +234,9 @@ def settle(reservation: Reservation | None, cost: Decimal) -> None:
         return
     if reservation.backend == "redis" and asyncio._get_running_loop() is not None:
         # Queued for the next bookkeeping pipeline: no task per request.
-        try:
-            posted = _post_settle(reservation, delta)
-        except Exception:  # noqa: BLE001 - as _apply: the next reseed corrects the counter
-            _not_settled(reservation, delta)
-            return
-        if posted is not None:
-            posted.add_done_callback(functools.partial(_posted, reservation, delta))
+        _post_settle(reservation, delta)
         return
     _spawn(_apply(reservation, delta))
-
-
-def _posted(res: Reservation, delta: int, posted: asyncio.Future) -> None:
-    if not posted.cancelled() and posted.exception() is not None:
-        _not_settled(res, delta, posted.exception())
-
-
-def _not_settled(res: Reservation, delta: int, exc: BaseException | bool = True) -> None:
-    # The next reseed from the ledger corrects the counter.
-    log.warning("budget: could not settle %s for tenant %s", from_pico(delta), res.tenant_id, exc_info=exc)
 
 
 _tasks: set[asyncio.Task] = set()
@@ -306,39 +282,43 @@ def _halves(pico: int) -> list[int]:
     return [hi, lo]
 
 
-async def _redis_reserve(client, tenant_id: int, month: date, amount: int, budget: int,
-                         first: asyncio.Future) -> tuple[bool, str]:
-    """`first`: the reservation script already queued; a counter to seed from the ledger runs it once more."""
+async def _redis_reserve(tenant_id: int, month: date, amount: int, budget: int,
+                         first: asyncio.Future) -> tuple[bool, str] | None:
+    """`first`: the reservation script already queued; a counter to seed from the ledger runs it once more.
+
+    None without Redis: the database counts."""
     key, args = _key(tenant_id, month), _halves(amount) + _halves(budget)
     try:
-        granted, generation = await asyncio.shield(first)  # a cancel must not lose the answer: it may hold budget
+        answer = await asyncio.shield(first)  # a cancel must not lose the answer: it may hold budget
     except asyncio.CancelledError:
         first.add_done_callback(functools.partial(_release_late, Reservation(tenant_id, month, amount, "redis", "")))
         raise
+    if answer is NO_REDIS:
+        return None
+    granted, generation = answer
     if granted == -1:
         held = _held_now(tenant_id, month, "redis")
         spent = await sync_to_async(seed_spend, thread_sensitive=False)(tenant_id, month)
         ours = uuid.uuid4().hex[:12]
         seed = _halves(to_pico(spent + sum(from_pico(r.pico) for r in held))) + [ours, settings.GATEWAY["BUDGET_RESYNC_SECONDS"]]
-        granted, generation = await shared_redis.run(client, _RESERVE, [key], args + seed)
+        answer = await shared_redis.script(_RESERVE, [key], args + seed, fallback=DATABASE)
+        if answer is NO_REDIS:
+            return None
+        granted, generation = answer
         if (generation.decode() if isinstance(generation, bytes) else str(generation)) == ours:
             _carry_over(held, ours)
     return granted == 1, generation.decode() if isinstance(generation, bytes) else str(generation)
 
 
-def _post_settle(res: Reservation, delta: int) -> asyncio.Future | None:
-    """Queue the settlement for the next bookkeeping pipeline; None when Redis is down (the next reseed corrects)."""
-    client = shared_redis.client()
-    if client is None:
-        return None
+def _post_settle(res: Reservation, delta: int) -> asyncio.Future:
+    """Queue the settlement for the next bookkeeping pipeline; it answers NO_REDIS when Redis did not take it
+    (the next reseed from the ledger corrects the counter)."""
     args = _halves(delta) + [res.generation]
-    return shared_redis.submit(client, _SETTLE, [_key(res.tenant_id, res.month)], args, later=True)
+    return shared_redis.script(_SETTLE, [_key(res.tenant_id, res.month)], args, fallback=DATABASE, later=True)
 
 
 async def _redis_settle(res: Reservation, delta: int) -> None:
-    posted = _post_settle(res, delta)
-    if posted is not None:
-        await posted
+    await _post_settle(res, delta)
 
 
 # Database.
