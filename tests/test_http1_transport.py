@@ -13,6 +13,7 @@ import time
 import warnings
 
 import pytest
+import uvloop
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -362,6 +363,21 @@ async def test_https_to_a_local_tls_server(tmp_path):
             await fetch(default, server.url)  # the default context does not trust a self-signed certificate
     await trusting.aclose()
     await default.aclose()
+
+
+def test_https_connections_are_kept_alive_on_uvloop(tmp_path):
+    """Production serves on uvloop, whose TLS layer reports writes differently from asyncio's."""
+    server_tls, client_tls = _tls_pair(tmp_path)
+
+    async def run() -> int:
+        pool = Pool(**LIMITS, tls=client_tls)
+        async with Server(keep_alive, tls=server_tls) as server:
+            for content in (b"", b"x" * (1024 * 1024), b"y"):
+                assert (await fetch(pool, server.url, content=content))[1] == b"hello"
+        await pool.aclose()
+        return server.connections
+
+    assert uvloop.run(run()) == 1
 
 
 @pytest.mark.parametrize("limits", [{"keepalive_expiry": 0.1}, {"max_idle": 0}])

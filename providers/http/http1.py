@@ -16,7 +16,10 @@ dropped and another taken, so nothing was sent on it. Once bytes are written, an
 error, never a resend: a provider that processed the call and then dropped the connection would bill it
 twice. Writes have their own timeout (the request drained into the socket within it).
 
-Corners it does not cover: HTTP/1.1 only (no HTTP/2, no 100-continue wait: the body goes with the head),
+Corners it does not cover: over TLS the request goes into the TLS layer's own buffers (asyncio's and
+uvloop's alike), which the write timeout cannot watch, so a provider that stops reading shows as a read
+timeout there: the same outcome (kind "timeout", within the provider's timeout, nothing resent).
+HTTP/1.1 only (no HTTP/2, no 100-continue wait: the body goes with the head),
 no redirects, no cookies, no authentication from the URL, Content-Encoding gzip only (the only one asked
 for; any other is passed through as is), Linux/Unix (the stale check polls the socket), no Expect or
 Upgrade handling. Proxied URLs (HTTP(S)_PROXY, NO_PROXY) are sent by providers/http/proxied.py (aiohttp).
@@ -258,8 +261,10 @@ class _Conn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
-        # Told of every byte left unsent, and of the moment all are out: the write timeout's clock.
-        transport.set_write_buffer_limits(high=0)
+        if self.key[0] == "http":  # told of every byte left unsent, and of the moment all are out
+            transport.set_write_buffer_limits(high=0)
+        # Not over TLS: its layer takes writes into its own buffers, and uvloop's would report a small
+        # request as unsent until the next write (the connection would never be reused).
         sock = transport.get_extra_info("socket")
         if sock is not None and hasattr(select, "poll"):
             self.poller = select.poll()
