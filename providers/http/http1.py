@@ -187,7 +187,7 @@ class _Conn(asyncio.Protocol):
     # One exchange
 
     def _reset(self, request: Request | None) -> None:
-        self.request, self.status, self.reason, self.headers = request, 0, b"", []
+        self.request, self.status, self.headers = request, 0, []
         self.head_done = self.done = self.interim = self.reusable = self.paused = False
         self.received = self.buffered = 0
         self.error: Exception | None = None
@@ -311,16 +311,13 @@ class _Conn(asyncio.Protocol):
         if self.done:  # a second answer to one request: feed_data stops, and the connection is dropped
             raise ValueError("bytes after the end of the answer")
 
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if status < 200:  # an interim answer (100 Continue); the real one follows
-            self.interim, self.reason, self.headers = True, b"", []
+            self.interim, self.headers = True, []
             return
         self.status, self.head_done = status, True
         self._wake()
@@ -354,10 +351,10 @@ class Response:
     """An answer whose status and headers have arrived; its body is read as it arrives, then the connection
     goes back to the pool. Closing it before the end drops the connection, so the server sees it go."""
 
-    __slots__ = ("status", "reason", "headers", "_conn", "_timeout")
+    __slots__ = ("status", "headers", "_conn", "_timeout")
 
     def __init__(self, conn: _Conn, timeout: float | None):
-        self.status, self.reason, self.headers = conn.status, conn.reason, conn.headers
+        self.status, self.headers = conn.status, conn.headers
         self._conn: _Conn | None = conn
         self._timeout = timeout
 

@@ -46,11 +46,10 @@ def _as_engine_errors():
 class ProxiedResponse:
     """An aiohttp answer with the engine's Response interface; closing it unread drops the connection."""
 
-    __slots__ = ("status", "reason", "headers", "_response")
+    __slots__ = ("status", "headers", "_response")
 
     def __init__(self, response: aiohttp.ClientResponse):
         self.status = response.status
-        self.reason = (response.reason or "").encode("latin-1")
         self.headers = list(response.raw_headers)
         self._response = response
 
