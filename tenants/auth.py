@@ -128,19 +128,20 @@ def clear_local() -> None:
 
 
 async def authenticate(headers, client: str | None = None) -> Principal:
-    """The Principal for the request's key, or a GatewayError (401/403; 429 for a `client` address guessing keys)."""
+    """The Principal for the request's key, or a GatewayError (401/403; 429 for a `client` address guessing keys).
+
+    The key is checked first: a valid key is served whatever its address did, and only wrong keys count."""
     raw = extract_key(headers)
     if not raw:
         raise unauthorized("Missing API key: send X-API-Key or Authorization: Bearer.")
     if client is None:
         return await _check_key(raw)
-    bruteforce.check(client)
     try:
         return await _check_key(raw)
     except GatewayError as err:
-        if err.status == 401:
-            await bruteforce.failed(client)
-        raise
+        if err.status != 401:
+            raise
+        raise await bruteforce.failed(client, err) from None
 
 
 async def _check_key(raw: str) -> Principal:
