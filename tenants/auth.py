@@ -108,8 +108,10 @@ async def lookup(digest: str) -> Principal | None:
             log.warning("key store unreachable; serving a known key from process memory")
             return entry[1]
         raise
-    if len(_local) >= _LOCAL_MAX:
-        _local.clear()
+    # Newest last; past _LOCAL_MAX the oldest go first, so a flood of wrong keys cannot empty the cache at once.
+    _local.pop(digest, None)
+    while len(_local) >= _LOCAL_MAX:
+        del _local[next(iter(_local))]
     _local[digest] = (now + settings.GATEWAY["KEY_CACHE_LOCAL_TTL"], principal)
     return principal
 

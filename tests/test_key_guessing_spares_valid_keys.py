@@ -6,7 +6,7 @@ per /64, and the in-process tables drop their oldest entries first, never all at
 import pytest
 from django.test import AsyncClient
 
-from tenants import bruteforce
+from tenants import auth, bruteforce, keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,3 +78,12 @@ async def test_a_flood_of_new_addresses_evicts_the_oldest_blocks_first(acme, moc
     for n in range(7):
         await wrong(ClientAt(f"10.0.1.{n}"), n)  # each address blocked at its first failure
     assert list(bruteforce._blocked) == [f"10.0.1.{n}" for n in range(2, 7)]
+
+
+
+async def test_a_flood_of_wrong_keys_drops_the_oldest_cached_keys_first(acme, mock_provider, monkeypatch):
+    monkeypatch.setattr(auth, "_LOCAL_MAX", 5)
+    client = ClientAt("10.0.2.1")
+    for n in range(8):
+        await wrong(client, n)
+    assert list(auth._local) == [keys.digest(f"gw-wrong-{n}") for n in range(3, 8)]  # never emptied at once
