@@ -5,4 +5,4 @@ class CompletionsConfig(AppConfig):
     name = "completions"
 
     def ready(self):
-        from gateway_project import checks  # noqa: F401  (deployment checks of the serving settings)
+        from infra import checks  # noqa: F401  (deployment checks: METRICS_TOKEN)

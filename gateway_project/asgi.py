@@ -9,7 +9,7 @@ import sys
 
 import django
 
-from .env import envbool, envstr
+from infra.env import envbool, envstr
 
 if not envstr("DJANGO_SECRET_KEY") and not envbool("DJANGO_DEBUG", False):
     sys.stderr.write(

@@ -1,4 +1,4 @@
-"""Deployment checks of the gateway's own settings (`manage.py check --deploy`)."""
+"""Deployment checks of the infrastructure's settings (`manage.py check --deploy`); completions/apps.py registers them."""
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
 
