@@ -16,7 +16,7 @@ def refused_key_variables(app_configs=None, databases=None, **kwargs):
         return []
     return [
         Warning(
-            f"Provider {name!r} reads its key from {variable!r}: {api_key_env_problem(variable)}",
+            f"Provider {name!r}: {api_key_env_problem(variable)}",  # names the variable, never a secret pasted there
             hint=f"It is skipped until renamed: python manage.py add_provider {name} --kind KIND --api-key-env NAME_API_KEY "
                  "(or edit it in the admin).",
             obj=f"provider {name}",
