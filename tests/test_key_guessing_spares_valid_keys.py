@@ -7,12 +7,13 @@ import pytest
 from django.test import AsyncClient
 
 from tenants import auth, bruteforce, keys
+from tests.asgi_client import ASGIClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class ClientAt(AsyncClient):
-    """A test client whose requests come from one address."""
+class ClientAt(ASGIClient):
+    """A test client whose requests come from one address, served by the production ASGI application."""
 
     def __init__(self, address: str):
         super().__init__()
