@@ -1,7 +1,23 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels.
+
+Every serving command loads this module, so this is where a production start without a secret
+of its own is refused, before anything else is loaded: the development key in settings.py is
+public, and anyone could sign sessions and password-reset tokens with it.
+"""
 import os
+import sys
 
 import django
+
+from infra.env import envbool, envstr
+
+if not envstr("DJANGO_SECRET_KEY") and not envbool("DJANGO_DEBUG", False):
+    sys.stderr.write(
+        "Refusing to serve: DJANGO_SECRET_KEY is not set (and DJANGO_DEBUG is off); set it to a long random value, "
+        "the same on every replica (`make run` makes and keeps a demo one).\n"
+    )
+    sys.stderr.flush()
+    os._exit(78)  # EX_CONFIG; os._exit, so no server catches it and tries again
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django.setup(set_prefix=False)

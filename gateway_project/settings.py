@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from infra.env import envbool, envfloat, envint, envlist, envstr
 
@@ -204,10 +205,12 @@ REST_FRAMEWORK = {
 
 # Gateway behaviour.
 GATEWAY = {
-    # Brute force on keys: failed key checks per client address per minute before 429, and
-    # whether X-Forwarded-For (its last hop, the one our proxy added) names the client.
+    # Brute force on keys: failed key checks per client address per minute before wrong keys get 429,
+    # and how many proxies of ours append to X-Forwarded-For (the Nth hop from the right names the
+    # client; TRUSTED_PROXY=1 is the older spelling of one hop).
     "AUTH_FAILURES_PER_MINUTE": envint("AUTH_FAILURES_PER_MINUTE", 20),
     "TRUSTED_PROXY": envbool("TRUSTED_PROXY", False),
+    "TRUSTED_PROXY_HOPS": envint("TRUSTED_PROXY_HOPS", 0),
     # Seconds a process trusts its own copy of a key before asking the shared cache again;
     # this bounds how long a revoked key keeps working on another replica.
     "KEY_CACHE_LOCAL_TTL": envfloat("KEY_CACHE_LOCAL_TTL", 5.0),
@@ -247,6 +250,9 @@ GATEWAY = {
     # Seconds identical concurrent misses wait for the first one's answer before calling upstream.
     "CACHE_WAIT_SECONDS": envfloat("CACHE_WAIT_SECONDS", 5.0),
 }
+
+if GATEWAY["TRUSTED_PROXY_HOPS"] < 0:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_HOPS must be 0 or more, got {GATEWAY['TRUSTED_PROXY_HOPS']}")
 
 # Observability: a bearer token for GET /metrics (unset: open), and whether spans may carry
 # prompts and completions (off: they never leave the gateway in telemetry).

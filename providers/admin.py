@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from . import breaker, services
-from .models import ModelRoute, Provider
+from .models import ModelRoute, Provider, api_key_env_problem
 
 
 class ProviderForm(forms.ModelForm):
@@ -73,8 +73,10 @@ class ProviderAdmin(admin.ModelAdmin):
 
     @admin.display(description="secret set here", boolean=True)
     def secret_present(self, provider):
-        """Whether this process sees the variable; None when the provider needs no key."""
-        return bool(os.environ.get(provider.api_key_env)) if provider.api_key_env else None
+        """Whether this process sees the variable; None when the provider needs no key; a refused name is never read."""
+        if not provider.api_key_env:
+            return None
+        return not api_key_env_problem(provider.api_key_env) and bool(os.environ.get(provider.api_key_env))
 
 
 @admin.register(ModelRoute)

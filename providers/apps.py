@@ -5,4 +5,5 @@ class ProvidersConfig(AppConfig):
     name = "providers"
 
     def ready(self):
-        from . import metrics, signals  # noqa: F401  (breaker gauges join the sampler; route table invalidation on change)
+        # Breaker gauges join the sampler; system checks; route table invalidation on change.
+        from . import checks, metrics, signals  # noqa: F401

@@ -1,6 +1,24 @@
 """Upstream providers and the routes that map public model names onto them."""
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+# A provider reads its key from a variable named *_API_KEY and from no other: a staff user who may
+# edit providers must not aim one at the gateway's own secrets (DATABASE_URL, DJANGO_SECRET_KEY...)
+# and receive the value as a bearer token at a URL of their choosing (../shared/INTERFACE.md).
+API_KEY_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*_API_KEY$")
+
+
+def api_key_env_problem(name: str) -> str | None:
+    """Why a provider may not read its key from the variable `name`, or None when it may ("" needs no key)."""
+    if not name or API_KEY_ENV.match(name):
+        return None
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        return (f"API key env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), "
+                f"not the key itself; got {name[:4]!r}…")
+    return f"API key env must name a variable ending in _API_KEY (e.g. OPENAI_API_KEY); {name!r} is refused."
 
 
 class Provider(models.Model):
@@ -33,6 +51,10 @@ class Provider(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        if problem := api_key_env_problem(self.api_key_env):
+            raise ValidationError({"api_key_env": problem})
 
 
 class ModelRoute(models.Model):

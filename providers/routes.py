@@ -5,6 +5,7 @@ process that saved a change), so the hot path reads no database in steady state.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -12,21 +13,40 @@ import time
 from asgiref.sync import sync_to_async
 from infra.hotsettings import hot
 
-from .models import ModelRoute
+from .models import ModelRoute, api_key_env_problem
 from .types import Target
+
+log = logging.getLogger("gateway.routes")
 
 _lock = threading.Lock()
 _table: dict[str, tuple[Target, ...]] = {}
 _loaded_at = float("-inf")
+_reported: set[tuple[str, str]] = set()  # (provider, variable) refused and logged by this process
+
+
+def _api_key(provider) -> tuple[str, str]:
+    """(the key, "") from the provider's variable, or ("", why) when the variable's name is refused.
+
+    Rows saved before the *_API_KEY rule are never read from the environment: such a provider
+    is skipped until renamed (`manage.py check --database default` lists them)."""
+    if not provider.api_key_env:
+        return "", ""
+    if problem := api_key_env_problem(provider.api_key_env):
+        if (provider.name, provider.api_key_env) not in _reported:
+            _reported.add((provider.name, provider.api_key_env))
+            log.error("provider %s skipped as misconfigured: %s", provider.name, problem)
+        return "", "its API key variable's name is refused (it must end in _API_KEY)"
+    return os.environ.get(provider.api_key_env, ""), ""
 
 
 def _target(route: ModelRoute) -> Target:
     provider = route.provider
+    api_key, misconfigured = _api_key(provider)
     return Target(
         provider=provider.name,
         kind=provider.kind,
         base_url=provider.base_url.rstrip("/"),
-        api_key=os.environ.get(provider.api_key_env, "") if provider.api_key_env else "",
+        api_key=api_key,
         timeout=provider.timeout_seconds,
         upstream_model=route.upstream_model,
         public_model=route.public_name,
@@ -35,6 +55,7 @@ def _target(route: ModelRoute) -> Target:
         priority=route.priority,
         weight=route.weight,
         options=dict(provider.options or {}),
+        misconfigured=misconfigured,
     )
 
 

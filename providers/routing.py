@@ -22,7 +22,7 @@ from .types import ChatChunk, ChatRequest, ChatResponse, Target, UpstreamError, 
 @dataclass(frozen=True, slots=True)
 class Attempt:
     provider: str
-    outcome: str  # ok | timeout | connect | http | malformed | stream | skipped
+    outcome: str  # ok | timeout | connect | http | malformed | stream | skipped | misconfigured
     seconds: float
     status: int | None = None
 
@@ -164,6 +164,10 @@ def caller_error(err: UpstreamError) -> GatewayError:
 
 
 def all_failed(errors: list[UpstreamError]) -> GatewayError:
+    if errors and all(e.kind == "misconfigured" for e in errors):
+        detail = "; ".join(e.message for e in errors)
+        return GatewayError(502, "upstream_error", f"No provider for this model is usable: {detail}. An operator must fix it.",
+                            code="provider_misconfigured")
     if errors and all(e.kind == "timeout" for e in errors):
         return GatewayError(504, "timeout_error", "Every provider for this model timed out.", code="upstream_timeout")
     if not errors:
@@ -181,7 +185,11 @@ def _callers_fault(err: UpstreamError) -> bool:
     return err.kind == "http" and not err.retryable and err.status not in _PROVIDER_FAULT_STATUSES
 
 
-def _allowed(target: Target, attempts: list[Attempt]) -> bool:
+def _allowed(target: Target, attempts: list[Attempt], errors: list[UpstreamError]) -> bool:
+    if target.misconfigured:
+        attempts.append(Attempt(target.provider, "misconfigured", 0.0))
+        errors.append(UpstreamError("misconfigured", f"provider '{target.provider}' is misconfigured: {target.misconfigured}"))
+        return False
     if breaker.allow(target.provider):
         return True
     attempts.append(Attempt(target.provider, "skipped", 0.0))
@@ -198,7 +206,7 @@ async def complete(req: ChatRequest, targets: tuple[Target, ...], traceparent: s
     errors: list[UpstreamError] = []
     attempts: list[Attempt] = []
     for index, target in enumerate(order(targets)):
-        if not _allowed(target, attempts):
+        if not _allowed(target, attempts, errors):
             continue
         adapter = adapters.get(target.kind)
         call = _Call(req, target, index)
@@ -247,7 +255,7 @@ async def open_stream(req: ChatRequest, targets: tuple[Target, ...], traceparent
     errors: list[UpstreamError] = []
     attempts: list[Attempt] = []
     for index, target in enumerate(order(targets)):
-        if not _allowed(target, attempts):
+        if not _allowed(target, attempts, errors):
             continue
         adapter = adapters.get(target.kind)
         call = _Call(req, target, index)

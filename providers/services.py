@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
@@ -10,9 +9,8 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import ModelRoute, Provider
+from .models import ModelRoute, Provider, api_key_env_problem
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MOCK_PROVIDER = "mock"
 MOCK_ROUTES = (
     ("mock-small", Decimal("0.15"), Decimal("0.60")),
@@ -32,15 +30,12 @@ def check_base_url(kind: str, base_url: str) -> None:
 
 
 def check_provider(kind: str, base_url: str, api_key_env: str, options: dict) -> None:
-    """Rules shared by add_provider and the admin form."""
+    """Rules shared by add_provider, the admin form and the management API (Provider.clean holds the key rule too)."""
     if kind not in Provider.Kind.values:
         raise ValidationError(f"Unknown provider kind {kind!r}; choose one of {', '.join(Provider.Kind.values)}.")
     check_base_url(kind, base_url)
-    if api_key_env and not ENV_NAME.match(api_key_env):
-        raise ValidationError(
-            f"API key env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), "
-            f"not the key itself; got {api_key_env[:4]!r}…"
-        )
+    if problem := api_key_env_problem(api_key_env):
+        raise ValidationError({"api_key_env": problem})
     if kind == Provider.Kind.AZURE and not options.get("api_version"):
         raise ValidationError("Azure providers need an API version (--api-version, e.g. 2024-10-21).")
 

@@ -65,6 +65,7 @@ class Target:
     priority: int = 0
     weight: int = 1
     options: dict[str, Any] = field(default_factory=dict)
+    misconfigured: str = ""  # why routing must skip this provider (its key variable's name is refused); "" when usable
 
 
 @dataclass(frozen=True, slots=True)

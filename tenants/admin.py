@@ -1,4 +1,6 @@
 """Admin for tenants and keys: a key's secret is shown once, on the page after it is made; its digest never."""
+from urllib.parse import urlsplit
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -55,6 +57,23 @@ class TenantAdmin(admin.ModelAdmin):
         ),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        """Webhook URLs often carry a token: only superusers see them; others see whether one is set, and its host."""
+        if request.user.is_superuser:
+            return self.fieldsets
+        swap = {"alert_webhook_url": "alert_webhook"}
+        return [(name, {**opts, "fields": [swap.get(f, f) for f in opts["fields"]]}) for name, opts in self.fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return readonly if request.user.is_superuser else [*readonly, "alert_webhook"]
+
+    @admin.display(description="alert webhook URL")
+    def alert_webhook(self, tenant):
+        if not tenant or not tenant.alert_webhook_url:
+            return "not set"
+        return f"set, to {urlsplit(tenant.alert_webhook_url).hostname} (only superusers see or change it)"
 
 
 class KeyStateFilter(admin.SimpleListFilter):

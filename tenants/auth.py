@@ -108,8 +108,10 @@ async def lookup(digest: str) -> Principal | None:
             log.warning("key store unreachable; serving a known key from process memory")
             return entry[1]
         raise
-    if len(_local) >= _LOCAL_MAX:
-        _local.clear()
+    # Newest last; past _LOCAL_MAX the oldest go first, so a flood of wrong keys cannot empty the cache at once.
+    _local.pop(digest, None)
+    while len(_local) >= _LOCAL_MAX:
+        del _local[next(iter(_local))]
     _local[digest] = (now + settings.GATEWAY["KEY_CACHE_LOCAL_TTL"], principal)
     return principal
 
@@ -128,19 +130,20 @@ def clear_local() -> None:
 
 
 async def authenticate(headers, client: str | None = None) -> Principal:
-    """The Principal for the request's key, or a GatewayError (401/403; 429 for a `client` address guessing keys)."""
+    """The Principal for the request's key, or a GatewayError (401/403; 429 for a `client` address guessing keys).
+
+    The key is checked first: a valid key is served whatever its address did, and only wrong keys count."""
     raw = extract_key(headers)
     if not raw:
         raise unauthorized("Missing API key: send X-API-Key or Authorization: Bearer.")
     if client is None:
         return await _check_key(raw)
-    bruteforce.check(client)
     try:
         return await _check_key(raw)
     except GatewayError as err:
-        if err.status == 401:
-            await bruteforce.failed(client)
-        raise
+        if err.status != 401:
+            raise
+        raise await bruteforce.failed(client, err) from None
 
 
 async def _check_key(raw: str) -> Principal:

@@ -1,29 +1,45 @@
-"""Brute-force protection: failed key checks counted per client address, 429 past a limit per minute.
+"""Key guessing: failed key checks counted per client address, 429 for its wrong keys past a limit per minute.
 
-Failures are counted in the shared cache (Redis in a fleet), so every replica sees them; a
-blocked address is remembered in process, so the check costs no I/O on the success path.
-When the cache is unreachable the count falls back to this process.
+Only failures are ever refused: a valid key is checked first and always served, so guessers
+sharing an address with real clients (a load balancer without TRUSTED_PROXY_HOPS, a UNIX socket,
+a NAT) cannot lock those clients out. Failures are counted in the shared cache (Redis in a
+fleet), so every replica sees them; a blocked address is remembered in process, so a blocked
+guesser's next wrong keys cost no Redis round trip. IPv6 clients are counted per /64, the block
+a single host usually holds. Memory is bounded: past _LOCAL_MAX addresses the oldest entries go
+first, so a flood of new addresses cannot flush the blocks already made.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
-from collections import Counter
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
 from infra.errors import GatewayError
-from infra.hotsettings import hot
 
 log = logging.getLogger("gateway.bruteforce")
 
 WINDOW = 60  # seconds
 _LOCAL_MAX = 10_000
-_blocked: dict[str, float] = {}  # address -> time.time() when the block ends
-_local_counts: Counter[tuple[str, int]] = Counter()
+_blocked: dict[str, float] = {}  # counted address -> time.time() when the block ends; oldest block first
+_local_counts: dict[tuple[str, int], int] = {}  # (counted address, window) -> failures, when the cache is down
+
+
+def counted_as(address: str) -> str:
+    """The unit failures are counted for: an IPv4 address, an IPv6 /64, or the text as given."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _limit() -> int:
@@ -38,14 +54,12 @@ def _refusal(until: float) -> GatewayError:
     )
 
 
-def check(address: str) -> None:
-    """Raise 429 while the address is blocked; no I/O."""
-    until = _blocked.get(address)
-    if until is None:
-        return
-    if until > time.time():
-        raise _refusal(until)
-    _blocked.pop(address, None)
+def _remember(table: dict, key, value) -> None:
+    """Set table[key] as its newest entry, dropping the oldest ones past _LOCAL_MAX."""
+    table.pop(key, None)
+    while len(table) >= _LOCAL_MAX:
+        del table[next(iter(table))]
+    table[key] = value
 
 
 def _count(address: str, window: int) -> int:
@@ -59,22 +73,30 @@ def _count(address: str, window: int) -> int:
         return 1
     except Exception:
         log.warning("failure counter unavailable; counting in process")
-        if len(_local_counts) >= _LOCAL_MAX:
-            _local_counts.clear()
-        _local_counts[(address, window)] += 1
-        return _local_counts[(address, window)]
+        count = _local_counts.get((address, window), 0) + 1
+        _remember(_local_counts, (address, window), count)
+        return count
 
 
-async def failed(address: str) -> None:
-    """Count one failed key check; block the address until the window ends once over the limit."""
+async def failed(client: str, error: GatewayError) -> GatewayError:
+    """Count one failed key check from `client`; the error to answer: `error`, or 429 once over the limit."""
+    address = counted_as(client)
     now = time.time()
+    until = _blocked.get(address)
+    if until is not None:
+        if until > now:
+            return _refusal(until)
+        _blocked.pop(address, None)
     window = int(now // WINDOW)
     count = await sync_to_async(_count, thread_sensitive=False)(address, window)
-    if count >= _limit():
-        if len(_blocked) >= _LOCAL_MAX:
-            _blocked.clear()
-        _blocked[address] = (window + 1) * WINDOW
-        log.warning("blocking key checks from %s for the rest of the minute (%d failures)", address, count)
+    if count > _limit():  # another replica blocked it first
+        until = (window + 1) * WINDOW
+        _remember(_blocked, address, until)
+        return _refusal(until)
+    if count == _limit():
+        _remember(_blocked, address, (window + 1) * WINDOW)
+        log.warning("refusing wrong keys from %s for the rest of the minute (%d failures)", address, count)
+    return error
 
 
 def reset() -> None:

@@ -184,6 +184,17 @@ def save_credentials(path: Path, created: DemoCredentials) -> dict[str, str]:
         values.update(ADMIN_USER=ADMIN_USERNAME, ADMIN_PASSWORD=created.admin_password)
     if created.demo_key:
         values["DEMO_API_KEY"] = created.demo_key
+    return _write_credentials(path, values)
+
+
+def ensure_demo_secret(path: Path) -> None:
+    """A DJANGO_SECRET_KEY of the demo's own in the demo-only file, made once; `make serve` reads it from there."""
+    values = read_credentials(path)
+    if not values.get("DJANGO_SECRET_KEY"):
+        _write_credentials(path, {**values, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50)})
+
+
+def _write_credentials(path: Path, values: dict[str, str]) -> dict[str, str]:
     header = "# Demo-only credentials written by `manage.py bootstrap`; never use this file in production.\n"
     body = "".join(f"{name}={value}\n" for name, value in values.items())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -19,16 +19,23 @@ from django.test import AsyncClient
 
 
 def application():
-    """The production ASGI application, imported once; the GC tuning meant for servers is left out."""
-    previous = os.environ.get("GC_GEN0_THRESHOLD")
+    """The production ASGI application, imported once; what is meant for servers only is left out.
+
+    The GC tuning, and the refusal to serve without DJANGO_SECRET_KEY: this process serves nobody,
+    and its settings are loaded already (tests/test_serving_needs_a_secret.py checks the refusal)."""
+    from django.conf import settings
+
+    previous = {name: os.environ.get(name) for name in ("GC_GEN0_THRESHOLD", "DJANGO_SECRET_KEY")}
     os.environ["GC_GEN0_THRESHOLD"] = "0"
+    os.environ["DJANGO_SECRET_KEY"] = previous["DJANGO_SECRET_KEY"] or settings.SECRET_KEY
     try:
         from gateway_project.asgi import application as app
     finally:
-        if previous is None:
-            os.environ.pop("GC_GEN0_THRESHOLD", None)
-        else:
-            os.environ["GC_GEN0_THRESHOLD"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return app
 
 

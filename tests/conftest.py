@@ -15,6 +15,23 @@ from providers.models import ModelRoute, Provider
 from tenants import auth, keys
 from tenants.models import ApiKey, Tenant
 
+# What CI must have: under CI=true a test skipped for want of one of these fails instead (.ci/run installs them).
+CI_NEEDS = ("needs Redis", "needs PostgreSQL", "needs Chromium", "needs the playwright package")
+CI_MARKERS = ("browser", "redis", "postgres")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true, a browser, Redis or PostgreSQL test that would skip fails: a green run must have run it."""
+    report = yield
+    if report.skipped and os.environ.get("CI", "").lower() in ("1", "true", "yes") and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        if reason.startswith(CI_NEEDS) or any(item.get_closest_marker(name) for name in CI_MARKERS):
+            report.outcome = "failed"
+            report.longrepr = f"skipped under CI=true, which must run it: {reason}"
+    return report
+
+
 requires_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL (make test does when Redis runs)")
 requires_postgres = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"),

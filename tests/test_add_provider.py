@@ -25,9 +25,9 @@ def test_it_creates_an_openai_provider():
 
 
 def test_it_warns_when_the_key_variable_is_unset(monkeypatch):
-    monkeypatch.delenv("GW_TEST_UNSET_KEY", raising=False)
-    output = add("openai", "--kind", "openai", "--base-url", "https://api.openai.com/v1", "--api-key-env", "GW_TEST_UNSET_KEY")
-    assert "GW_TEST_UNSET_KEY is not set" in output
+    monkeypatch.delenv("GW_TEST_UNSET_API_KEY", raising=False)
+    output = add("openai", "--kind", "openai", "--base-url", "https://api.openai.com/v1", "--api-key-env", "GW_TEST_UNSET_API_KEY")
+    assert "GW_TEST_UNSET_API_KEY is not set" in output
 
 
 def test_running_it_again_updates_the_same_provider():

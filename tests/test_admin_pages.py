@@ -59,17 +59,17 @@ def test_the_tenant_page_lists_its_keys_read_only(admin_client, data):
 
 
 def test_provider_pages_show_the_variable_name_never_the_secret(admin_client, monkeypatch):
-    monkeypatch.setenv("GW_TEST_SECRET_KEY", "sk-very-secret-value")
-    provider = Provider.objects.create(name="openai", kind="openai", base_url="https://api.openai.com/v1", api_key_env="GW_TEST_SECRET_KEY")
+    monkeypatch.setenv("GW_TEST_SECRET_API_KEY", "sk-very-secret-value")
+    provider = Provider.objects.create(name="openai", kind="openai", base_url="https://api.openai.com/v1", api_key_env="GW_TEST_SECRET_API_KEY")
     for url in (reverse("admin:providers_provider_changelist"), reverse("admin:providers_provider_change", args=[provider.pk])):
         page = admin_client.get(url).content.decode()
-        assert "GW_TEST_SECRET_KEY" in page
+        assert "GW_TEST_SECRET_API_KEY" in page
         assert "sk-very-secret-value" not in page
 
 
 def test_the_provider_form_refuses_azure_without_an_api_version(admin_client):
     data = {
-        "name": "azure", "kind": "azure", "base_url": "https://acme.openai.azure.com", "api_key_env": "AZURE_KEY",
+        "name": "azure", "kind": "azure", "base_url": "https://acme.openai.azure.com", "api_key_env": "AZURE_OPENAI_API_KEY",
         "timeout_seconds": "60", "enabled": "on", "options": "{}",
         "routes-TOTAL_FORMS": "0", "routes-INITIAL_FORMS": "0",
     }

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from providers.models import ModelRoute, Provider
-from tenants import auth, keys
+from tenants import auth, keys, services
 from tenants.models import ApiKey, Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,3 +108,11 @@ def test_it_issues_a_new_demo_key_when_the_old_one_was_revoked(credentials):
     assert new != old
     assert async_to_sync(auth.authenticate)({"x-api-key": new}).tenant_slug == "demo"
     assert new in credentials.read_text() and old not in credentials.read_text()
+
+
+def test_it_keeps_a_demo_secret_key_for_make_run(credentials):
+    printed = bootstrap(credentials)
+    secret = services.read_credentials(credentials)["DJANGO_SECRET_KEY"]
+    assert len(secret) >= 50 and not any(secret in line for line in printed)
+    bootstrap(credentials)
+    assert services.read_credentials(credentials)["DJANGO_SECRET_KEY"] == secret  # kept: sessions survive a restart

@@ -1,4 +1,4 @@
-"""`manage.py check --deploy` is clean with production settings, and catches a missing secret key."""
+"""`manage.py check --deploy` is clean with production settings, and catches a missing secret key or metrics token."""
 import os
 import secrets
 import subprocess
@@ -11,6 +11,7 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "ALLOWED_HOSTS": "gateway.example.com",
     "BEHIND_TLS_PROXY": "1",
+    "METRICS_TOKEN": secrets.token_urlsafe(32),
 }
 
 
@@ -37,3 +38,15 @@ def test_debug_fails_check_deploy():
     result = check_deploy({**PRODUCTION, "DJANGO_DEBUG": "1"})
     assert result.returncode != 0
     assert "security.W018" in result.stdout + result.stderr
+
+
+def test_an_open_metrics_endpoint_fails_check_deploy():
+    result = check_deploy({**PRODUCTION, "METRICS_TOKEN": ""})
+    assert result.returncode != 0
+    assert "gateway.W001" in result.stdout + result.stderr and "METRICS_TOKEN" in result.stdout + result.stderr
+
+
+def test_plain_check_leaves_an_open_metrics_endpoint_alone():
+    result = subprocess.run([sys.executable, "manage.py", "check", "--fail-level", "WARNING"], cwd=ROOT,
+                            env={**os.environ, **PRODUCTION, "METRICS_TOKEN": ""}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

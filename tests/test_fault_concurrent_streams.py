@@ -3,8 +3,10 @@
 The baseline is the resident size after a warm-up of a few streams (imports, pools, caches loaded).
 A burst of 200 streams leaves a high-water mark: about 10 MB on a 114 MB process, nearly all of it
 Python's allocator arenas kept by a few surviving objects (not live data). Once the gateway is idle it
-collects garbage and trims the C heap (gateway_project/shutdown.py), so a second burst adds almost
-nothing; a per-stream leak of 15 KB or more would fail the second bound.
+collects garbage and trims the C heap (gateway_project/shutdown.py), so later bursts add almost
+nothing. The bounds are generous (several times what was measured) and still catch what they are
+for: memory that does not come back after a burst (BURST_KB), and a per-stream leak of 15 KB or
+more, which LATER_BURSTS x STREAMS streams would add up past LEAK_KB.
 """
 import asyncio
 import os
@@ -25,8 +27,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 STREAMS = int(os.environ.get("FAULT_STREAMS", 200))
 WARM_UP = 20
-BURST_KB = 16_000  # what one burst may leave above the baseline (measured: 9.8-10.5 MB)
-ROUND_KB = 3_000  # what a second burst may add to the first (measured: 0.1-0.8 MB)
+BURST_KB = 48_000  # what a burst may leave above the baseline (measured: 9.8-10.5 MB)
+LATER_BURSTS = 4
+LEAK_KB = 12_000  # what the later bursts may add to the first, together (measured: 0.1-0.8 MB a burst)
 
 
 def rss_kb(pid: int) -> int:
@@ -81,13 +84,14 @@ def test_two_hundred_concurrent_streams_complete_and_memory_returns(gateway, ups
     pid = gateway.proc.pid
     assert all_complete(asyncio.run(streams_at_once(gateway.url, tenant.raw, WARM_UP)))
     baseline = idle_rss(pid)
-    assert all_complete(asyncio.run(streams_at_once(gateway.url, tenant.raw, STREAMS)))
-    first = idle_rss(pid)
-    assert first - baseline <= BURST_KB, (baseline, first)
-    assert all_complete(asyncio.run(streams_at_once(gateway.url, tenant.raw, STREAMS)))
-    second = idle_rss(pid)
-    assert second - first <= ROUND_KB and second - baseline <= BURST_KB, (baseline, first, second)
-    deadline = time.monotonic() + 10
-    while UsageRecord.objects.count() < WARM_UP + 2 * STREAMS and time.monotonic() < deadline:
+    levels = []
+    for _ in range(1 + LATER_BURSTS):
+        assert all_complete(asyncio.run(streams_at_once(gateway.url, tenant.raw, STREAMS)))
+        levels.append(idle_rss(pid))
+    assert max(levels) - baseline <= BURST_KB, (baseline, levels)
+    assert levels[-1] - levels[0] <= LEAK_KB, (baseline, levels)
+    written = WARM_UP + len(levels) * STREAMS
+    deadline = time.monotonic() + 60
+    while UsageRecord.objects.count() < written and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert UsageRecord.objects.filter(status=200, streamed=True).count() == WARM_UP + 2 * STREAMS
+    assert UsageRecord.objects.filter(status=200, streamed=True).count() == written

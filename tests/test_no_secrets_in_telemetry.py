@@ -33,10 +33,10 @@ def log_text():
 @pytest.fixture
 def guarded(monkeypatch):
     """A provider that wants a secret key, read from the environment as in production."""
-    monkeypatch.setenv("GW_TEST_UPSTREAM_KEY", UPSTREAM_SECRET)
+    monkeypatch.setenv("GW_TEST_UPSTREAM_API_KEY", UPSTREAM_SECRET)
     with FakeUpstream(api_key=UPSTREAM_SECRET) as fake:
         add_route(fake, "openai", "chat", name="guarded")
-        Provider.objects.filter(name="guarded").update(api_key_env="GW_TEST_UPSTREAM_KEY")
+        Provider.objects.filter(name="guarded").update(api_key_env="GW_TEST_UPSTREAM_API_KEY")
         yield fake
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -187,18 +188,27 @@ def _body(notice: Notice) -> str:
     )
 
 
+def webhook_host(url: str) -> str:
+    """What the logs and non-superusers may see of a webhook URL: its host; its path and query often hold a token."""
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
+
+
 def post_webhook(url: str, payload: dict) -> bool:
-    """POST JSON with a timeout, retrying with backoff on errors and non-2xx answers."""
-    attempts = settings.GATEWAY["ALERT_WEBHOOK_ATTEMPTS"]
+    """POST JSON with a timeout, retrying with backoff on errors and non-2xx answers; logs name the host only."""
+    attempts, host = settings.GATEWAY["ALERT_WEBHOOK_ATTEMPTS"], webhook_host(url)
     for attempt in range(attempts):
         try:
             response = httpx.post(url, json=payload, timeout=settings.GATEWAY["ALERT_WEBHOOK_TIMEOUT"])
             if response.is_success:
                 return True
-            log.warning("budget alert webhook %s answered %d (attempt %d)", url, response.status_code, attempt + 1)
+            log.warning("budget alert webhook to %s answered %d (attempt %d)", host, response.status_code, attempt + 1)
         except httpx.HTTPError as err:
-            log.warning("budget alert webhook %s failed: %s (attempt %d)", url, err, attempt + 1)
+            reason = str(err).replace(url, host) or type(err).__name__
+            log.warning("budget alert webhook to %s failed: %s (attempt %d)", host, reason, attempt + 1)
         if attempt + 1 < attempts:
             time.sleep(settings.GATEWAY["ALERT_WEBHOOK_BACKOFF"] * 2**attempt)
-    log.error("budget alert webhook %s gave up after %d attempts", url, attempts)
+    log.error("budget alert webhook to %s gave up after %d attempts", host, attempts)
     return False

@@ -23,7 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--kind", required=True, choices=Provider.Kind.values, help="The provider's API dialect.")
         parser.add_argument("--base-url", metavar="URL", help="Where the provider's API lives (see above).")
         parser.add_argument(
-            "--api-key-env", metavar="VAR", help="Environment variable holding the API key, e.g. OPENAI_API_KEY."
+            "--api-key-env", metavar="VAR",
+            help="Environment variable holding the API key; its name must end in _API_KEY, e.g. OPENAI_API_KEY.",
         )
         parser.add_argument("--timeout", type=float, metavar="SECONDS", help="Upstream timeout (default 60).")
         parser.add_argument("--api-version", metavar="V", help="Azure OpenAI api-version, e.g. 2024-10-21 (azure only).")

@@ -17,7 +17,8 @@ class Command(BaseCommand):
         "the tenant `demo`, the `mock` provider with mock-small and mock-large, and one demo key. "
         "Safe to run again: existing rows are left alone. The first run prints the admin password and the key "
         "and saves them in .demo-credentials (mode 0600), a demo-only file that later runs print again; "
-        "do not keep it on a shared or production machine."
+        "it also keeps a generated DJANGO_SECRET_KEY there for `make run`. "
+        "Do not keep it on a shared or production machine."
     )
 
     def add_arguments(self, parser):
@@ -30,6 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         path = options["credentials_file"]
+        services.ensure_demo_secret(path)
         provider_services.ensure_mock_provider()
         created = services.ensure_demo_tenant(os.environ.get("DEMO_ADMIN_PASSWORD") or None)
         port = os.environ.get("PORT", "8000")
@@ -42,7 +44,7 @@ class Command(BaseCommand):
             values = services.read_credentials(path)
             self.stdout.write("The admin user and the demo key already exist.")
             self.stdout.write(f"Make a new key with: python manage.py create_api_key {services.DEMO_TENANT}")
-            if not values:
+            if not (values.get("ADMIN_PASSWORD") or values.get("DEMO_API_KEY")):
                 return
             self.stdout.write(f"Demo credentials from {path} (a demo-only file):")
         if values.get("ADMIN_PASSWORD"):
