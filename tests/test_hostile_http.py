@@ -97,14 +97,14 @@ def test_a_malformed_request_gets_no_5xx_and_a_json_400_from_serve(server, clien
     assert_json_answer(client.post("/v1/chat/completions", json=chat_body()), {200})
 
 
-def test_a_slow_body_does_not_hold_the_server_and_serve_drops_it(server, client):
+def test_a_slow_body_does_not_hold_the_server_and_is_cut_after_the_idle_timeout(server, client):
     host, port = server.url.removeprefix("http://").split(":")
     head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
     with socket.create_connection((host, int(port)), timeout=10) as slow:
         slow.sendall(head + b'{"model": ')
         assert_json_answer(client.post("/v1/chat/completions", json=chat_body()), {200})
-        if server.module != GRACEFUL:
-            return  # Daphne and Granian have no body timeout: the connection stays open until the client goes
+        if server.module == "daphne":
+            return  # plain Daphne: Twisted's own 60 s timeout, before the application runs
         started = time.monotonic()
         answer = b""
         try:
@@ -112,5 +112,8 @@ def test_a_slow_body_does_not_hold_the_server_and_serve_drops_it(server, client)
                 answer += part
         except ConnectionResetError:
             pass
-        assert time.monotonic() - started < 5  # the idle timeout (1 s here) closed it
+        assert time.monotonic() - started < 5  # the idle timeout (1 s here) ended it
         assert b"200 OK" not in answer
+        if server.module == "granian":  # the application answers: infra/bodies.py
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert b'"request_timeout"' in answer
