@@ -5,8 +5,9 @@ from asgiref.sync import async_to_sync
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
+from infra.clients import client_address
+
 from . import admintokens, auth
-from .bruteforce import client_address
 
 
 class AdminTokenAuthentication(BaseAuthentication):
