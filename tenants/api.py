@@ -1,0 +1,117 @@
+"""Management API for tenants and their keys (/v1/admin/tenants, /v1/admin/keys); see the README, "Management API".
+
+Admin token and model permissions come from REST_FRAMEWORK's defaults (settings); each view names its permissions."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.response import Response
+
+from infra.errors import error_text
+
+from . import keys, services
+from .models import ApiKey, Tenant
+from .serializers import IssuedKeySerializer, KeySerializer, NewKeySerializer, RotatedSerializer, RotateSerializer, TenantSerializer
+
+
+def refused(error: DjangoValidationError, field: str | None = None) -> exceptions.ValidationError:
+    """A service's ValidationError as the API's 400, naming `field` when the view knows which one it was about."""
+    return exceptions.ValidationError({field: [error_text(error)]} if field else [error_text(error)])
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Tenants with their limits, budgets and allowed models."),
+    create=extend_schema(summary="Create a tenant (as `create_tenant`)."),
+    retrieve=extend_schema(summary="One tenant."),
+    partial_update=extend_schema(summary="Change a tenant's name, state, limits, budget or allowed models."),
+)
+class TenantViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
+                    mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    queryset = Tenant.objects.all()
+    serializer_class = TenantSerializer
+    lookup_field = "slug"
+    required_permissions = {
+        "list": ("tenants.change_tenant",),
+        "retrieve": ("tenants.change_tenant",),
+        "create": ("tenants.add_tenant",),
+        "partial_update": ("tenants.change_tenant",),
+    }
+
+    def get_object(self) -> Tenant:
+        tenant = Tenant.objects.filter(slug=self.kwargs["slug"]).first()
+        if tenant is None:
+            raise exceptions.NotFound(f"No tenant with slug {self.kwargs['slug']!r}.")
+        return tenant
+
+    def perform_create(self, serializer):
+        try:
+            serializer.save()
+        except DjangoValidationError as error:
+            raise refused(error) from None
+
+    perform_update = perform_create
+
+
+class KeyViewSet(viewsets.GenericViewSet):
+    serializer_class = KeySerializer
+    lookup_field = "prefix"
+    required_permissions = {
+        "list": ("tenants.change_apikey",),
+        "create": ("tenants.add_apikey",),
+        "rotate": ("tenants.add_apikey", "tenants.change_apikey"),
+        "revoke": ("tenants.change_apikey",),
+    }
+
+    def tenant(self) -> Tenant:
+        tenant = Tenant.objects.filter(slug=self.kwargs["slug"]).first()
+        if tenant is None:
+            raise exceptions.NotFound(f"No tenant with slug {self.kwargs['slug']!r}.")
+        return tenant
+
+    def key(self) -> ApiKey:
+        key = keys.find_by_prefix(self.kwargs["prefix"]) if len(self.kwargs["prefix"]) == keys.PREFIX_LENGTH else None
+        if key is None:
+            raise exceptions.NotFound(f"No API key with prefix {self.kwargs['prefix']!r}.")
+        return key
+
+    def get_queryset(self):
+        return self.tenant().keys.select_related("tenant", "replaced_by", "last_used")
+
+    @extend_schema(summary="A tenant's keys (prefix, name, created, expires, last used); never a secret.")
+    def list(self, request, slug: str):
+        return Response(KeySerializer(self.get_queryset(), many=True).data)
+
+    @extend_schema(summary="Make a key for the tenant; the answer holds the raw key, shown only this once.",
+                   request=NewKeySerializer, responses={201: IssuedKeySerializer})
+    def create(self, request, slug: str):
+        tenant = self.tenant()
+        body = NewKeySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            issued = services.issue_key(tenant.slug, **body.validated_data)
+        except DjangoValidationError as error:
+            raise refused(error, "expires_days") from None
+        return Response({**KeySerializer(issued.key).data, "key": issued.raw}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Replace a key (as `rotate_api_key`): the old one works `grace_minutes` more minutes.",
+                   request=RotateSerializer, responses={201: RotatedSerializer})
+    def rotate(self, request, prefix: str):
+        old = self.key()
+        body = RotateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            issued = services.rotate_key(old, body.validated_data["grace_minutes"])
+        except DjangoValidationError as error:
+            raise refused(error, "prefix") from None
+        old.refresh_from_db()
+        new = {**KeySerializer(issued.key).data, "key": issued.raw}
+        return Response({"old": KeySerializer(old).data, "new": new}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Revoke a key at once (as `revoke_api_key`); revoking a revoked key changes nothing.",
+                   request=None, responses={200: KeySerializer})
+    def revoke(self, request, prefix: str):
+        key = self.key()
+        services.revoke_key(key)
+        key.refresh_from_db()
+        return Response(KeySerializer(key).data)
