@@ -3,6 +3,8 @@
 Admin token and model permissions come from REST_FRAMEWORK's defaults (settings); each view names its permissions."""
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -13,6 +15,18 @@ from infra.errors import error_text
 from . import keys, services
 from .models import ApiKey, Tenant
 from .serializers import IssuedKeySerializer, KeySerializer, NewKeySerializer, RotatedSerializer, RotateSerializer, TenantSerializer
+
+
+# What a slug or a key prefix can be; anything else (a NUL byte, which PostgreSQL refuses) is no such row.
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,64}")
+_PREFIX = re.compile(rf"[-a-zA-Z0-9_]{{{keys.PREFIX_LENGTH}}}")
+
+
+def tenant_named(slug: str) -> Tenant:
+    tenant = Tenant.objects.filter(slug=slug).first() if _SLUG.fullmatch(slug) else None
+    if tenant is None:
+        raise exceptions.NotFound(f"No tenant with slug {slug!r}.")
+    return tenant
 
 
 def refused(error: DjangoValidationError, field: str | None = None) -> exceptions.ValidationError:
@@ -39,10 +53,7 @@ class TenantViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retri
     }
 
     def get_object(self) -> Tenant:
-        tenant = Tenant.objects.filter(slug=self.kwargs["slug"]).first()
-        if tenant is None:
-            raise exceptions.NotFound(f"No tenant with slug {self.kwargs['slug']!r}.")
-        return tenant
+        return tenant_named(self.kwargs["slug"])
 
     def perform_create(self, serializer):
         try:
@@ -64,15 +75,13 @@ class KeyViewSet(viewsets.GenericViewSet):
     }
 
     def tenant(self) -> Tenant:
-        tenant = Tenant.objects.filter(slug=self.kwargs["slug"]).first()
-        if tenant is None:
-            raise exceptions.NotFound(f"No tenant with slug {self.kwargs['slug']!r}.")
-        return tenant
+        return tenant_named(self.kwargs["slug"])
 
     def key(self) -> ApiKey:
-        key = keys.find_by_prefix(self.kwargs["prefix"]) if len(self.kwargs["prefix"]) == keys.PREFIX_LENGTH else None
+        prefix = self.kwargs["prefix"]
+        key = keys.find_by_prefix(prefix) if _PREFIX.fullmatch(prefix) else None
         if key is None:
-            raise exceptions.NotFound(f"No API key with prefix {self.kwargs['prefix']!r}.")
+            raise exceptions.NotFound(f"No API key with prefix {prefix!r}.")
         return key
 
     def get_queryset(self):

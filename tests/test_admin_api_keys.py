@@ -97,7 +97,7 @@ def test_a_bad_expiry_is_refused_naming_it(admin):
     assert response.status_code == 400 and response.json()["error"]["param"] == "expires_days"
 
 
-@pytest.mark.parametrize("prefix", ["gw-nothing00", "gw-short", "x" * 40])
+@pytest.mark.parametrize("prefix", ["gw-nothing00", "gw-short", "x" * 40, "gw-nothing%000"])
 def test_an_unknown_prefix_is_404(admin, prefix):
     make_tenant("acme")
     for action in ("rotate", "revoke"):

@@ -78,9 +78,10 @@ def test_it_refuses_malformed_json_and_a_slug_change(admin):
     assert renamed.status_code == 400 and renamed.json()["error"]["param"] == "slug"
 
 
-def test_it_answers_404_for_an_unknown_slug(admin):
-    for response in (admin.get("/v1/admin/tenants/nobody"), admin.patch("/v1/admin/tenants/nobody", json={"name": "x"}),
-                     admin.get("/v1/admin/tenants/nobody/keys"), admin.post("/v1/admin/tenants/nobody/keys", json={})):
+@pytest.mark.parametrize("slug", ["nobody", "a%00b", "%C3%A9t%C3%A9", "x" * 300])
+def test_it_answers_404_for_an_unknown_slug(admin, slug):
+    for response in (admin.get(f"/v1/admin/tenants/{slug}"), admin.patch(f"/v1/admin/tenants/{slug}", json={"name": "x"}),
+                     admin.get(f"/v1/admin/tenants/{slug}/keys"), admin.post(f"/v1/admin/tenants/{slug}/keys", json={})):
         assert response.status_code == 404, response.text
         assert response.json()["error"]["type"] == "not_found_error"
 

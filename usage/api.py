@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tenants.api import tenant_named
 from tenants.authentication import ApiKeyAuthentication
 from tenants.models import Tenant
 
@@ -57,7 +57,4 @@ class AdminUsageView(APIView):
         query = AdminUsageQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         slug = query.validated_data.get("tenant")
-        tenant = Tenant.objects.filter(slug=slug).first() if slug is not None else None
-        if slug is not None and tenant is None:
-            raise exceptions.NotFound(f"No tenant with slug {slug!r}.")
-        return report(request, tenant, query.validated_data)
+        return report(request, tenant_named(slug) if slug is not None else None, query.validated_data)
