@@ -22,7 +22,8 @@ class _Strict:
     json_types: tuple[type, ...] = (str,)
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) and bool not in self.json_types or not isinstance(data, self.json_types):
+        is_bool_where_not_allowed = isinstance(data, bool) and bool not in self.json_types  # True is an int in Python
+        if is_bool_where_not_allowed or not isinstance(data, self.json_types):
             raise serializers.ValidationError(f"Must be {self.json_name}, got {type(data).__name__ if data is not None else 'null'}.")
         return super().to_internal_value(data)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import math
 
 import orjson
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.http import HttpResponse
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from rest_framework import exceptions
 
 
 class GatewayError(Exception):
@@ -77,7 +78,7 @@ def error_text(error: ValidationError) -> str:
 
 def _first_error(detail, path: str = "") -> tuple[str, str]:
     """(field path, message) of the first error in a DRF ValidationError's detail."""
-    if isinstance(detail, dict):
+    if isinstance(detail, dict) and detail:
         field, value = next(iter(detail.items()))
         name = "" if field in (NON_FIELD_ERRORS, "non_field_errors") else str(field)
         return _first_error(value, f"{path}.{name}" if path and name else path or name)
@@ -91,8 +92,6 @@ def _first_error(detail, path: str = "") -> tuple[str, str]:
 
 def _from_drf(exc, method: str) -> GatewayError:
     """INTERFACE.md's error for a Django REST framework exception."""
-    from rest_framework import exceptions
-
     if isinstance(exc, exceptions.ValidationError):
         field, message = _first_error(exc.detail)
         if field and f"'{field}'" not in message:
@@ -113,10 +112,6 @@ def _from_drf(exc, method: str) -> GatewayError:
 
 def drf_exception_handler(exc, context):
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error of a DRF view in INTERFACE.md's shape; None lets a 500 through."""
-    from django.core.exceptions import PermissionDenied
-    from django.http import Http404
-    from rest_framework import exceptions
-
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):
