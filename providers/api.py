@@ -2,7 +2,7 @@
 
 POST creates, or updates the row with the same name (provider) or public name and provider (route), as
 `add_provider` and `add_model` do: 201 when made, 200 when updated. Admin token and model permissions come
-from REST_FRAMEWORK's defaults (settings).
+from REST_FRAMEWORK's defaults (settings); changes are audited as the token's user, via "api".
 """
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.response import Response
 
+from infra.audit.actors import AuditActorMixin
 from infra.errors import error_text
 
 from .models import ModelRoute, Provider
 from .serializers import ProviderSerializer, RouteSerializer
 
 
-class _Upsert(mixins.ListModelMixin, viewsets.GenericViewSet):
+class _Upsert(AuditActorMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

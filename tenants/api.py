@@ -1,6 +1,7 @@
 """Management API for tenants and their keys (/v1/admin/tenants, /v1/admin/keys); see the README, "Management API".
 
-Admin token and model permissions come from REST_FRAMEWORK's defaults (settings); each view names its permissions."""
+Admin token and model permissions come from REST_FRAMEWORK's defaults (settings); each view names its permissions.
+Changes are audited as the token's user, via "api" (infra/audit/actors.py)."""
 from __future__ import annotations
 
 import re
@@ -10,6 +11,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.response import Response
 
+from infra.audit.actors import AuditActorMixin
 from infra.errors import error_text
 
 from . import keys, services
@@ -40,7 +42,7 @@ def refused(error: DjangoValidationError, field: str | None = None) -> exception
     retrieve=extend_schema(summary="One tenant."),
     partial_update=extend_schema(summary="Change a tenant's name, state, limits, budget or allowed models."),
 )
-class TenantViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
+class TenantViewSet(AuditActorMixin, mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
                     mixins.UpdateModelMixin, viewsets.GenericViewSet):
     queryset = Tenant.objects.all()
     serializer_class = TenantSerializer
@@ -64,7 +66,7 @@ class TenantViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retri
     perform_update = perform_create
 
 
-class KeyViewSet(viewsets.GenericViewSet):
+class KeyViewSet(AuditActorMixin, viewsets.GenericViewSet):
     serializer_class = KeySerializer
     lookup_field = "prefix"
     required_permissions = {
