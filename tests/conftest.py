@@ -248,9 +248,10 @@ def gateway_role(transactional_db):
         yield role
 
 
-@pytest.fixture(scope="module")
-def admin_gateway(django_db_setup):
-    """One real gateway process for a module of management API tests (each test still gets a clean database)."""
+@pytest.fixture
+def admin_gateway(transactional_db):
+    """A real gateway process for a management API test (one per test: a transactional test's flush makes
+    content types anew, which a longer-lived process would still cache by their old ids)."""
     from .live import GatewayServer
 
     with GatewayServer() as server:

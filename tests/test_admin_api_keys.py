@@ -82,12 +82,12 @@ def test_revocation_stops_the_key(admin, admin_gateway):
     assert ApiKey.objects.get(pk=acme.key.pk).revoked_at is not None
 
 
-@pytest.mark.parametrize("body", [{"grace_minutes": -1}, {"grace_minutes": "5"}, {"grace_minutes": True}])
-def test_a_bad_grace_is_refused_naming_it(admin, body):
+def test_a_bad_grace_is_refused_naming_it(admin):
     acme = make_tenant("acme")
-    response = admin.post(f"/v1/admin/keys/{acme.key.prefix}/rotate", json=body)
-    assert response.status_code == 400, response.text
-    assert response.json()["error"]["param"] == "grace_minutes"
+    for body in ({"grace_minutes": -1}, {"grace_minutes": "5"}, {"grace_minutes": True}):
+        response = admin.post(f"/v1/admin/keys/{acme.key.prefix}/rotate", json=body)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == "grace_minutes"
     assert ApiKey.objects.get(pk=acme.key.pk).replaced_by is None
 
 
@@ -97,10 +97,10 @@ def test_a_bad_expiry_is_refused_naming_it(admin):
     assert response.status_code == 400 and response.json()["error"]["param"] == "expires_days"
 
 
-@pytest.mark.parametrize("prefix", ["gw-nothing00", "gw-short", "x" * 40, "gw-nothing%000"])
-def test_an_unknown_prefix_is_404(admin, prefix):
+def test_an_unknown_prefix_is_404(admin):
     make_tenant("acme")
-    for action in ("rotate", "revoke"):
-        response = admin.post(f"/v1/admin/keys/{prefix}/{action}", json={})
-        assert response.status_code == 404, response.text
-        assert response.json()["error"]["type"] == "not_found_error"
+    for prefix in ("gw-nothing00", "gw-short", "x" * 40, "gw-nothing%000"):
+        for action in ("rotate", "revoke"):
+            response = admin.post(f"/v1/admin/keys/{prefix}/{action}", json={})
+            assert response.status_code == 404, response.text
+            assert response.json()["error"]["type"] == "not_found_error"
