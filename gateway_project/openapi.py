@@ -1,4 +1,9 @@
-"""The OpenAPI 3 document of the public API, written by hand to match INTERFACE.md; GET /v1/openapi.json."""
+"""GET /v1/openapi.json: one OpenAPI 3 document of the public API (../shared/INTERFACE.md).
+
+The completion endpoints and /health are described here by hand (raw ASGI and plain Django views);
+drf-spectacular generates the Django REST framework endpoints (/v1/models, /v1/usage, /v1/admin/)
+from their serializers, and document() joins the two.
+"""
 from __future__ import annotations
 
 from functools import cache
@@ -6,6 +11,8 @@ from functools import cache
 import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator
 
 from infra.errors import error_response, method_not_allowed
 
@@ -103,41 +110,6 @@ _SCHEMAS = {
         "type": "object",
         "properties": {name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")},
     },
-    "ModelList": {
-        "type": "object",
-        "required": ["object", "data"],
-        "properties": {
-            "object": {"type": "string", "enum": ["list"]},
-            "data": {"type": "array", "items": {
-                "type": "object",
-                "required": ["id", "object", "owned_by"],
-                "properties": {"id": {"type": "string"}, "object": {"type": "string", "enum": ["model"]},
-                               "created": {"type": "integer"}, "owned_by": {"type": "string"}},
-            }},
-        },
-    },
-    "UsageTotals": {
-        "type": "object",
-        "properties": {
-            **{name: {"type": "integer"} for name in
-               ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cached_requests", "errors")},
-            "cost_usd": {"type": "string", "description": "Decimal string, never a float."},
-        },
-    },
-    "UsageReport": {
-        "type": "object",
-        "required": ["object", "tenant", "start", "end", "group_by", "data", "total"],
-        "properties": {
-            "object": {"type": "string", "enum": ["usage"]},
-            "tenant": {"type": "string"},
-            "start": {"type": "string", "format": "date"},
-            "end": {"type": "string", "format": "date"},
-            "group_by": {"type": "string", "enum": ["model", "day", "key"]},
-            "data": {"type": "array", "items": {"allOf": [_ref("UsageTotals"), {"type": "object", "properties": {
-                "model": {"type": "string"}, "day": {"type": "string"}, "key": {"type": "string"}}}]}},
-            "total": _ref("UsageTotals"),
-        },
-    },
     "Health": {
         "type": "object",
         "required": ["status"],
@@ -162,29 +134,6 @@ _PATHS = {
             **_errors("400", "401", "403", "404", "413", "429", "502", "504"),
         },
     }},
-    "/v1/models": {"get": {
-        "operationId": "listModels",
-        "summary": "The models this key's tenant may use, in OpenAI's list format.",
-        "security": _SECURITY,
-        "responses": {"200": {"description": "Models.", "content": {"application/json": {"schema": _ref("ModelList")}}},
-                      **_errors("401", "403", "429")},
-    }},
-    "/v1/usage": {"get": {
-        "operationId": "getUsage",
-        "summary": "This tenant's usage between two UTC dates (both inclusive), as JSON or CSV.",
-        "security": _SECURITY,
-        "parameters": [
-            {"name": "start", "in": "query", "schema": {"type": "string", "format": "date"}},
-            {"name": "end", "in": "query", "schema": {"type": "string", "format": "date"}},
-            {"name": "group_by", "in": "query", "schema": {"type": "string", "enum": ["model", "day", "key"]}},
-            {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}},
-        ],
-        "responses": {
-            "200": {"description": "The report.", "content": {"application/json": {"schema": _ref("UsageReport")},
-                                                              "text/csv": {"schema": {"type": "string"}}}},
-            **_errors("400", "401", "403", "429"),
-        },
-    }},
     "/health": {"get": {
         "operationId": "health",
         "summary": "Liveness and readiness, with the state of the database and the cache; no key needed.",
@@ -198,20 +147,77 @@ _PATHS = {
 }
 
 
+_SECURITY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "Bearer": {"type": "http", "scheme": "bearer", "description": "A tenant's API key."},
+    "AdminToken": {"type": "http", "scheme": "bearer", "description": "An admin token from `manage.py create_admin_token`."},
+}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.authentication.ApiKeyAuthentication"
+    name = ["ApiKey", "Bearer"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"ApiKey": []}, {"Bearer": []}]  # either header
+
+    def get_security_definition(self, auto_schema):
+        return [_SECURITY_SCHEMES["ApiKey"], _SECURITY_SCHEMES["Bearer"]]
+
+
+class AdminTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.authentication.AdminTokenAuthentication"
+    name = "AdminToken"
+
+    def get_security_definition(self, auto_schema):
+        return _SECURITY_SCHEMES["AdminToken"]
+
+
+_DRF_ERRORS = {
+    "400": "Bad input; `param` names the field (`invalid_request_error`).",
+    "401": "Missing, unknown, revoked or expired key or token (`authentication_error`).",
+    "403": "Not allowed: the user lacks the permission, or the tenant is disabled (`permission_error`).",
+    "404": "No such tenant, key prefix or model (`not_found_error`).",
+    "405": "Wrong method (`invalid_request_error`).",
+    "429": "Too many failed key checks (`rate_limit_error`); see `Retry-After`.",
+}
+
+
+def _with_errors(path: str, operation: dict) -> dict:
+    """A generated operation with the error answers its view can give, in the one Error shape."""
+    statuses = ["401", "403", "405"]
+    if operation.get("parameters") or operation.get("requestBody"):
+        statuses.append("400")
+    if "{" in path or "tenant" in str(operation.get("parameters")):
+        statuses.append("404")
+    if not path.startswith("/v1/admin/"):
+        statuses.append("429")
+    operation["responses"].update({s: _error(_DRF_ERRORS[s]) for s in sorted(statuses) if s not in operation["responses"]})
+    return operation
+
+
+def _generated() -> dict:
+    """drf-spectacular's document of the DRF endpoints."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            operations[method] = _with_errors(path, operation)
+    return schema
+
+
 @cache
 def document() -> bytes:
-    """The OpenAPI document, serialised once."""
+    """The OpenAPI document, built and serialised once."""
+    generated = _generated()
+    components = generated.get("components", {})
     return orjson.dumps({
         "openapi": "3.0.3",
         "info": {"title": "AI gateway", "version": "1", "description": "OpenAI-compatible gateway; see the README."},
         "servers": [{"url": "/"}],
-        "paths": _PATHS,
+        "paths": {**_PATHS, **generated["paths"]},
         "components": {
-            "schemas": _SCHEMAS,
-            "securitySchemes": {
-                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                "Bearer": {"type": "http", "scheme": "bearer"},
-            },
+            "schemas": {**components.get("schemas", {}), **_SCHEMAS},
+            "securitySchemes": _SECURITY_SCHEMES,
         },
     })
 

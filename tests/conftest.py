@@ -246,3 +246,47 @@ def gateway_role(transactional_db):
 
     with make_role() as role:
         yield role
+
+
+@pytest.fixture
+def admin_gateway(transactional_db):
+    """A real gateway process for a management API test (one per test: a transactional test's flush makes
+    content types anew, which a longer-lived process would still cache by their old ids)."""
+    from .live import GatewayServer
+
+    with GatewayServer() as server:
+        yield server
+
+
+def admin_client(server, username: str = "root", *, superuser: bool = True, groups: tuple[str, ...] = (),
+                 perms: tuple[str, ...] = ()):
+    """An httpx client for `server` sending the admin token of a new user (a superuser unless told otherwise)."""
+    import httpx
+    from django.contrib.auth.models import Group, Permission, User
+
+    from tenants import admintokens
+
+    if superuser:
+        user = User.objects.create_superuser(username, password="pw")
+    else:
+        user = User.objects.create_user(username, password="pw", is_staff=True)
+    for name in groups:
+        user.groups.add(finance_group() if name == "finance" else Group.objects.get(name=name))
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    token = admintokens.issue(username).raw
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def finance_group():
+    """The finance group of tenants/migrations/0002 (a transactional test's flush empties the table it lives in)."""
+    import importlib
+
+    from django.contrib.auth.models import Group, Permission
+
+    migration = importlib.import_module("tenants.migrations.0002_finance_group")
+    group, _ = Group.objects.get_or_create(name=migration.FINANCE)
+    for app_label, codename in migration.PERMISSIONS:
+        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group
