@@ -32,12 +32,14 @@ from . import pipeline
 from .chat import CHAT
 from .context import Reply
 from .endpoint import Endpoint
+from .messages import MESSAGES
+from .responses import RESPONSES
 
 log = logging.getLogger("gateway.errors")
 
 CHAT_PATH = "/v1/chat/completions"
 # The endpoints on the one pipeline, served in raw ASGI: each only translates its wire shape.
-ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: CHAT}
+ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: CHAT, "/v1/messages": MESSAGES, "/v1/responses": RESPONSES}
 
 
 def is_api(path: str) -> bool:

@@ -33,7 +33,20 @@ def build_request(req: ChatRequest, target: Target, *, stream: bool) -> Upstream
         headers["x-api-key"] = target.api_key
     headers["anthropic-version"] = target.options.get("anthropic_version") or VERSION
     url = f"{target.base_url}/v1/messages"
+    if req.native is not None and req.native.kind == "anthropic":
+        headers.update(req.native.headers)  # anthropic-beta
+        return UpstreamRequest("POST", url, headers, common.dumps(passed_through(req.native.body, target, stream)), stream)
     return UpstreamRequest("POST", url, headers, common.dumps(to_anthropic(req, target, stream=stream)), stream)
+
+
+def passed_through(body: dict, target: Target, stream: bool) -> dict:
+    """A Messages API body from a client of /v1/messages, as it came but for the route's model and streaming."""
+    out = {**body, "model": target.upstream_model}
+    if stream:
+        out["stream"] = True
+    else:
+        out.pop("stream", None)
+    return out
 
 
 def to_anthropic(req: ChatRequest, target: Target, *, stream: bool) -> dict:

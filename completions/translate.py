@@ -1,0 +1,96 @@
+"""What the translating endpoints (/v1/messages, /v1/responses) share: a ChatRequest from a chat body they built,
+named SSE events, tool arguments as objects, fresh ids."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from infra.errors import bad_request
+from providers.types import ChatRequest, Message, Native
+
+
+def event(name: str, payload: dict) -> bytes:
+    """One Server-Sent Event with its name, as Anthropic and the Responses API send them."""
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def new_id(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex[:24]
+
+
+def arguments_object(arguments: Any) -> dict:
+    """Tool-call arguments (a JSON string in chat completions) as an object; {} when they are not one."""
+    if isinstance(arguments, dict):
+        return arguments
+    try:
+        value = orjson.loads(arguments or "{}")
+    except (orjson.JSONDecodeError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def data_url(media_type: Any, data: Any, where: str) -> str:
+    if not isinstance(media_type, str) or not media_type or not isinstance(data, str) or not data:
+        raise bad_request(f"'{where}' needs a 'media_type' and base64 'data' strings.", param=where)
+    return f"data:{media_type};base64,{data}"
+
+
+def objects(value: Any, where: str, *, what: str = "objects") -> list[dict]:
+    """A JSON array of objects (each with a string 'type' when `what` says blocks), or a 400 naming the field."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise bad_request(f"'{where}' must be an array of {what}.", param=where)
+    return value
+
+
+def typed(value: Any, where: str) -> list[dict]:
+    items = objects(value, where, what="objects with a 'type'")
+    for i, item in enumerate(items):
+        if not isinstance(item.get("type"), str):
+            raise bad_request(f"'{where}[{i}].type' must be a string.", param=f"{where}[{i}].type")
+    return items
+
+
+def limited(items: list, where: str) -> list:
+    limit = settings.GATEWAY["MAX_MESSAGES"]
+    if len(items) > limit:
+        raise bad_request(f"'{where}' may hold at most {limit} items.", param=where)
+    return items
+
+
+def text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise bad_request(f"'{where}' must be a string.", param=where)
+    return value
+
+
+def message(chat: dict) -> Message:
+    calls = chat.get("tool_calls")
+    return Message(chat["role"], chat.get("content"), tool_calls=tuple(calls) if calls else None,
+                   tool_call_id=chat.get("tool_call_id"))
+
+
+def chat_request(chat: dict, *, stream: bool, native: Native | None = None) -> ChatRequest:
+    """The pipeline's request from a chat-completions body an endpoint translated (its `raw`, what
+    OpenAI-compatible providers receive). Streams always end with usage: both wire shapes carry it."""
+    known = {"model", "messages", "stream", "temperature", "top_p", "max_completion_tokens", "stop", "tools",
+             "tool_choice", "response_format", "user"}
+    return ChatRequest(
+        model=chat["model"],
+        messages=tuple(message(m) for m in chat["messages"]),
+        stream=stream,
+        include_usage=stream,
+        temperature=chat.get("temperature"),
+        top_p=chat.get("top_p"),
+        max_tokens=chat.get("max_completion_tokens"),
+        stop=tuple(chat["stop"]) if chat.get("stop") else None,
+        tools=tuple(chat["tools"]) if chat.get("tools") else None,
+        tool_choice=chat.get("tool_choice"),
+        response_format=chat.get("response_format"),
+        user=chat.get("user"),
+        extra={k: v for k, v in chat.items() if k not in known},
+        raw=chat,
+        native=native,
+    )
