@@ -221,7 +221,8 @@ def limit_bodies(app):
             return
         if body is None:
             secure = _secure(scope, Headers.of(scope))
-            reply = Reply(413, {"Connection": "close"}, body=orjson.dumps(too_large(limit).payload()))
+            endpoint, err = ENDPOINTS.get(scope["path"]), too_large(limit)  # in the endpoint's error shape
+            reply = Reply(413, {"Connection": "close"}, body=endpoint.error_body(err) if endpoint else orjson.dumps(err.payload()))
             _count(scope["method"], secure, 413, False)
             return await _send(reply, send, secure)
         given = False

@@ -17,7 +17,7 @@ from providers.types import ChatChunk, ChatRequest, Native, Usage
 
 from . import cache
 from .endpoint import Endpoint
-from .translate import arguments_object, chat_request, data_url, event, limited, new_id, objects, text, typed
+from .translate import arguments_object, calls, chat_request, data_url, event, function, limited, new_id, objects, said, text, typed
 from .validation import _bool, _int, _number, parse_json
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
@@ -152,7 +152,7 @@ def _user(blocks: list[dict], where: str) -> list[dict]:
 
 
 def _assistant(blocks: list[dict], where: str) -> dict:
-    texts, calls = [], []
+    texts, uses = [], []
     for i, block in enumerate(blocks):
         at = f"{where}[{i}]"
         if block["type"] == "text":
@@ -161,12 +161,12 @@ def _assistant(blocks: list[dict], where: str) -> dict:
             arguments = block.get("input", {})
             if not isinstance(arguments, dict):
                 raise bad_request(f"'{at}.input' must be an object.", param=f"{at}.input")
-            calls.append({"id": text(block.get("id"), f"{at}.id"), "type": "function",
+            uses.append({"id": text(block.get("id"), f"{at}.id"), "type": "function",
                           "function": {"name": text(block.get("name"), f"{at}.name"),
                                        "arguments": orjson.dumps(arguments).decode()}})
-    out: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
-    if calls:
-        out["tool_calls"] = calls
+    out: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not uses else None}
+    if uses:
+        out["tool_calls"] = uses
     return out
 
 
@@ -227,17 +227,24 @@ def _message_id(ident: Any) -> str:
 
 
 def _tool_use(call: dict) -> dict:
-    function = call.get("function") or {}
-    return {"type": "tool_use", "id": call.get("id") or new_id("toolu_"), "name": function.get("name") or "",
-            "input": arguments_object(function.get("arguments"))}
+    named = function(call)
+    return {"type": "tool_use", "id": str(call.get("id") or new_id("toolu_")), "name": str(named.get("name") or ""),
+            "input": arguments_object(named.get("arguments"))}
+
+
+def first_choice(payload: dict) -> tuple[dict, dict]:
+    """The first choice of a chat completion and its message."""
+    choices = payload.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message")
+    return choice, message if isinstance(message, dict) else {}
 
 
 def answer(payload: dict) -> dict:
-    choice = (payload.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    said = message.get("content") or message.get("refusal")
-    content = [{"type": "text", "text": said}] if isinstance(said, str) and said else []
-    content += [_tool_use(call) for call in message.get("tool_calls") or () if isinstance(call, dict)]
+    choice, message = first_choice(payload)
+    words = said(message)
+    content = [{"type": "text", "text": words}] if words else []
+    content += [_tool_use(call) for call in calls(message)]
     return {"id": _message_id(payload.get("id")), "type": "message", "role": "assistant",
             "model": payload.get("model") or "", "content": content,
             "stop_reason": STOP_REASONS.get(choice.get("finish_reason"), "end_turn"), "stop_sequence": None,
@@ -287,20 +294,17 @@ class MessagesStream:
         for choice in chunk.choices:
             if choice.index:
                 continue  # Messages answers have one choice
-            said = choice.delta.get("content")
-            if isinstance(said, str) and said:
+            if words := said(choice.delta):
                 if self.open != "text":
                     out.append(self._open({"type": "text", "text": ""}, "text"))
-                out.append(self._delta({"type": "text_delta", "text": said}))
-            for call in choice.delta.get("tool_calls") or ():
-                if not isinstance(call, dict):
-                    continue
-                which, function = ("tool", call.get("index", 0)), call.get("function") or {}
+                out.append(self._delta({"type": "text_delta", "text": words}))
+            for call in calls(choice.delta):
+                which, named = ("tool", call.get("index", 0)), function(call)
                 if self.open != which:
-                    block = {"type": "tool_use", "id": call.get("id") or new_id("toolu_"),
-                             "name": function.get("name") or "", "input": {}}
+                    block = {"type": "tool_use", "id": str(call.get("id") or new_id("toolu_")),
+                             "name": str(named.get("name") or ""), "input": {}}
                     out.append(self._open(block, which))
-                if isinstance(arguments := function.get("arguments"), str) and arguments:
+                if isinstance(arguments := named.get("arguments"), str) and arguments:
                     out.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
             if choice.finish_reason:
                 self.stop_reason = STOP_REASONS.get(choice.finish_reason, "end_turn")

@@ -16,7 +16,8 @@ from providers.types import ChatChunk, ChatRequest, Usage
 
 from . import cache
 from .endpoint import Endpoint
-from .translate import chat_request, event, limited, new_id, objects, text
+from .messages import first_choice
+from .translate import calls, chat_request, event, function, limited, new_id, objects, said, text
 from .validation import _bool, _int, _number, parse_json
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -216,8 +217,8 @@ def response(ident: str, created: int, model: str, status: str, output: list[dic
     }
 
 
-def _text_item(ident: str, said: str, status: str = "completed") -> dict:
-    content = [{"type": "output_text", "text": said, "annotations": [], "logprobs": []}] if status == "completed" else []
+def _text_item(ident: str, words: str, status: str = "completed") -> dict:
+    content = [{"type": "output_text", "text": words, "annotations": [], "logprobs": []}] if status == "completed" else []
     return {"type": "message", "id": ident, "status": status, "role": "assistant", "content": content}
 
 
@@ -227,14 +228,13 @@ def _call_item(ident: str, call_id: str, name: str, arguments: str, status: str 
 
 
 def answer(payload: dict) -> dict:
-    choice = (payload.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    said = message.get("content") or message.get("refusal")
-    output = [_text_item(new_id("msg_"), said)] if isinstance(said, str) and said else []
-    for call in (c for c in message.get("tool_calls") or () if isinstance(c, dict)):
-        function = call.get("function") or {}
-        output.append(_call_item(new_id("fc_"), call.get("id") or new_id("call_"), function.get("name") or "",
-                                 function.get("arguments") or ""))
+    choice, message = first_choice(payload)
+    words = said(message)
+    output = [_text_item(new_id("msg_"), words)] if words else []
+    for call in calls(message):
+        named = function(call)
+        output.append(_call_item(new_id("fc_"), str(call.get("id") or new_id("call_")), str(named.get("name") or ""),
+                                 str(named.get("arguments") or "")))
     created = payload.get("created") if isinstance(payload.get("created"), int) else int(time.time())
     return response(new_id("resp_"), created, payload.get("model") or "", "completed", output,
                     _usage_of(payload.get("usage")), choice.get("finish_reason"))
@@ -309,22 +309,19 @@ class ResponsesStream:
         for choice in chunk.choices:
             if choice.index:
                 continue  # a Response has one answer
-            said = choice.delta.get("content")
-            if isinstance(said, str) and said:
+            if words := said(choice.delta):
                 if self.item is None or self.item["type"] != "message":
                     out.append(self._open(_text_item(new_id("msg_"), "", "in_progress")))
-                self.parts.append(said)
+                self.parts.append(words)
                 out.append(self._event("response.output_text.delta", {**self._where(), "content_index": 0,
-                                                                      "delta": said, "logprobs": []}))
-            for call in choice.delta.get("tool_calls") or ():
-                if not isinstance(call, dict):
-                    continue
-                function = call.get("function") or {}
+                                                                      "delta": words, "logprobs": []}))
+            for call in calls(choice.delta):
+                named = function(call)
                 if self.item is None or self.item["type"] != "function_call" or self.call_index != call.get("index", 0):
-                    out.append(self._open(_call_item(new_id("fc_"), call.get("id") or new_id("call_"),
-                                                     function.get("name") or "", "", "in_progress")))
+                    out.append(self._open(_call_item(new_id("fc_"), str(call.get("id") or new_id("call_")),
+                                                     str(named.get("name") or ""), "", "in_progress")))
                     self.call_index = call.get("index", 0)
-                if isinstance(arguments := function.get("arguments"), str) and arguments:
+                if isinstance(arguments := named.get("arguments"), str) and arguments:
                     self.parts.append(arguments)
                     out.append(self._event("response.function_call_arguments.delta", {**self._where(),
                                                                                        "delta": arguments}))

@@ -94,3 +94,22 @@ def chat_request(chat: dict, *, stream: bool, native: Native | None = None) -> C
         raw=chat,
         native=native,
     )
+
+
+def calls(message: dict) -> list[dict]:
+    """The tool calls of a chat message or delta, as objects (a provider's odd shapes skipped, never a 500)."""
+    found = message.get("tool_calls")
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
+def function(call: dict) -> dict:
+    found = call.get("function")
+    return found if isinstance(found, dict) else {}
+
+
+def said(message: dict) -> str:
+    """A chat message's (or delta's) text: its content, else its refusal; '' when neither is a string."""
+    for name in ("content", "refusal"):
+        if isinstance(value := message.get(name), str) and value:
+            return value
+    return ""
