@@ -17,7 +17,10 @@ from providers.types import ChatChunk, ChatRequest, Native, Usage
 
 from . import cache
 from .endpoint import Endpoint
-from .translate import arguments_object, calls, chat_request, data_url, event, function, limited, new_id, objects, said, text, typed
+from .translate import (
+    arguments_object, calls, chat_request, data_url, event, finish_reason, function, limited, new_id, objects, said, text,
+    typed, usage_of,
+)
 from .validation import _bool, _int, _number, parse_json
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
@@ -214,13 +217,6 @@ def usage(counts: Usage) -> dict:
             "cache_creation_input_tokens": counts.cache_write_tokens, "cache_read_input_tokens": counts.cached_tokens}
 
 
-def _usage_of(payload: Any) -> Usage:
-    data = payload if isinstance(payload, dict) else {}
-    details = data.get("prompt_tokens_details") or {}
-    return Usage(data.get("prompt_tokens") or 0, data.get("completion_tokens") or 0,
-                 cached_tokens=details.get("cached_tokens") or 0, cache_write_tokens=details.get("cache_write_tokens") or 0)
-
-
 def _message_id(ident: Any) -> str:
     ident = str(ident or "")
     return ident if ident.startswith("msg_") else "msg_" + (ident or new_id(""))
@@ -246,9 +242,9 @@ def answer(payload: dict) -> dict:
     content = [{"type": "text", "text": words}] if words else []
     content += [_tool_use(call) for call in calls(message)]
     return {"id": _message_id(payload.get("id")), "type": "message", "role": "assistant",
-            "model": payload.get("model") or "", "content": content,
-            "stop_reason": STOP_REASONS.get(choice.get("finish_reason"), "end_turn"), "stop_sequence": None,
-            "usage": usage(_usage_of(payload.get("usage")))}
+            "model": str(payload.get("model") or ""), "content": content,
+            "stop_reason": STOP_REASONS.get(finish_reason(choice), "end_turn"), "stop_sequence": None,
+            "usage": usage(usage_of(payload.get("usage")))}
 
 
 def render(payload: dict) -> bytes:
@@ -306,7 +302,7 @@ class MessagesStream:
                     out.append(self._open(block, which))
                 if isinstance(arguments := named.get("arguments"), str) and arguments:
                     out.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
-            if choice.finish_reason:
+            if isinstance(choice.finish_reason, str):
                 self.stop_reason = STOP_REASONS.get(choice.finish_reason, "end_turn")
         return b"".join(out) or None
 

@@ -17,7 +17,7 @@ from providers.types import ChatChunk, ChatRequest, Usage
 from . import cache
 from .endpoint import Endpoint
 from .messages import first_choice
-from .translate import calls, chat_request, event, function, limited, new_id, objects, said, text
+from .translate import calls, chat_request, event, finish_reason, function, limited, new_id, objects, said, text, usage_of
 from .validation import _bool, _int, _number, parse_json
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -196,14 +196,6 @@ def usage(counts: Usage) -> dict:
             "total_tokens": counts.total_tokens}
 
 
-def _usage_of(payload: Any) -> Usage:
-    data = payload if isinstance(payload, dict) else {}
-    cached = (data.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    reasoning = (data.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return Usage(data.get("prompt_tokens") or 0, data.get("completion_tokens") or 0, cached_tokens=cached,
-                 reasoning_tokens=reasoning)
-
-
 def response(ident: str, created: int, model: str, status: str, output: list[dict], counts: Usage | None,
              finish_reason: str | None = None) -> dict:
     incomplete = INCOMPLETE.get(finish_reason or "") if status == "completed" else None
@@ -236,8 +228,8 @@ def answer(payload: dict) -> dict:
         output.append(_call_item(new_id("fc_"), str(call.get("id") or new_id("call_")), str(named.get("name") or ""),
                                  str(named.get("arguments") or "")))
     created = payload.get("created") if isinstance(payload.get("created"), int) else int(time.time())
-    return response(new_id("resp_"), created, payload.get("model") or "", "completed", output,
-                    _usage_of(payload.get("usage")), choice.get("finish_reason"))
+    return response(new_id("resp_"), created, str(payload.get("model") or ""), "completed", output,
+                    usage_of(payload.get("usage")), finish_reason(choice))
 
 
 def render(payload: dict) -> bytes:
@@ -325,7 +317,7 @@ class ResponsesStream:
                     self.parts.append(arguments)
                     out.append(self._event("response.function_call_arguments.delta", {**self._where(),
                                                                                        "delta": arguments}))
-            if choice.finish_reason:
+            if isinstance(choice.finish_reason, str):
                 self.finish_reason = choice.finish_reason
         return b"".join(out) or None
 

@@ -9,7 +9,7 @@ import orjson
 from django.conf import settings
 
 from infra.errors import bad_request
-from providers.types import ChatRequest, Message, Native
+from providers.types import ChatRequest, Message, Native, Usage
 
 
 def event(name: str, payload: dict) -> bytes:
@@ -113,3 +113,23 @@ def said(message: dict) -> str:
         if isinstance(value := message.get(name), str) and value:
             return value
     return ""
+
+
+def count(value: Any) -> int:
+    """A token count from a chat payload; 0 for anything but a non-negative integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def usage_of(payload: Any) -> Usage:
+    """The Usage in a chat.completion's usage object (token details included), as the pipeline rendered it."""
+    data = payload if isinstance(payload, dict) else {}
+    prompt = data.get("prompt_tokens_details") if isinstance(data.get("prompt_tokens_details"), dict) else {}
+    completion = data.get("completion_tokens_details") if isinstance(data.get("completion_tokens_details"), dict) else {}
+    return Usage(count(data.get("prompt_tokens")), count(data.get("completion_tokens")),
+                 cached_tokens=count(prompt.get("cached_tokens")), cache_write_tokens=count(prompt.get("cache_write_tokens")),
+                 reasoning_tokens=count(completion.get("reasoning_tokens")))
+
+
+def finish_reason(choice: dict) -> str | None:
+    value = choice.get("finish_reason")
+    return value if isinstance(value, str) else None
