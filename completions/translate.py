@@ -2,7 +2,7 @@
 named SSE events, tool arguments as objects, fresh ids."""
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ def event(name: str, payload: dict) -> bytes:
 
 
 def new_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:24]
+    return prefix + os.urandom(12).hex()  # a tenth of uuid4's cost
 
 
 def arguments_object(arguments: Any) -> dict:
