@@ -332,7 +332,13 @@ class ResponsesStream:
         return b""
 
     def error(self, err: GatewayError) -> bytes:
-        return self._event("error", {"code": err.code or err.type, "message": err.message, "param": None})
+        """An `error` event, then `response.failed` (the SDK's stream ends there without a final response)."""
+        out = b"" if self.started else self._start()
+        code = err.code or err.type
+        out += self._event("error", {"code": code, "message": err.message, "param": None})
+        failed = response(self.id, self.created, self.model, "failed", self.output, None)
+        failed["error"] = {"code": code, "message": err.message}
+        return out + self._event("response.failed", {"response": failed})
 
 
 def error_body(err: GatewayError) -> bytes:
