@@ -93,6 +93,8 @@ def _conversation(data: dict) -> list[dict]:
             raise bad_request(f"'{where}.role' must be 'user' or 'assistant'.", param=f"{where}.role")
         if isinstance(content, str):
             out.append({"role": role, "content": content})
+        elif content == []:
+            raise bad_request(f"'{where}.content' must not be empty.", param=f"{where}.content")
         elif role == "assistant":
             out.append(_assistant(typed(content, f"{where}.content"), f"{where}.content"))
         else:

@@ -105,6 +105,8 @@ def _input(data: dict) -> list[dict]:
         else:
             raise bad_request(f"'{where}.type' {kind!r} is not supported; use message, function_call or "
                               "function_call_output items.", param=f"{where}.type")
+    if not out:
+        raise bad_request("'input' holds nothing to answer: give at least one message.", param="input")
     return out
 
 
