@@ -60,7 +60,7 @@ def parse(body: bytes, headers=None) -> ChatRequest:
     if (user := _user_id(data.get("metadata"))) is not None:
         chat["user"] = user
     if data.get("tools") is not None:
-        chat["tools"] = [_tool(t) for t in objects(data["tools"], "tools")]
+        chat["tools"] = [_tool(t, f"tools[{i}]") for i, t in enumerate(objects(data["tools"], "tools"))]
     if data.get("tool_choice") is not None:
         chat.update(_tool_choice(data["tool_choice"]))
     passed = {name: headers.get(name) for name in PASSED_HEADERS if headers is not None and headers.get(name)}
@@ -179,13 +179,13 @@ def _user_id(metadata: Any) -> str | None:
     return metadata.get("user_id") if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str) else None
 
 
-def _tool(tool: dict) -> dict:
+def _tool(tool: dict, where: str) -> dict:
     if tool.get("type") not in (None, "custom"):
         return tool  # a server tool (web search, code execution): Anthropic's own
-    name = text(tool.get("name"), "tools[].name")
+    name = text(tool.get("name"), f"{where}.name")
     schema = tool.get("input_schema", {"type": "object", "properties": {}})
     if not isinstance(schema, dict):
-        raise bad_request("'tools[].input_schema' must be an object.", param="tools")
+        raise bad_request(f"'{where}.input_schema' must be an object.", param=f"{where}.input_schema")
     function: dict[str, Any] = {"name": name, "parameters": schema}
     if isinstance(tool.get("description"), str):
         function["description"] = tool["description"]
