@@ -230,6 +230,12 @@ def _tool_use(call: dict) -> dict:
             "input": arguments_object(named.get("arguments"))}
 
 
+def _thinking(message: dict) -> list[dict]:
+    """Thinking blocks (or fragments of them, in a stream) an anthropic provider sent, as its adapter keeps them."""
+    found = message.get("thinking_blocks")
+    return [b for b in found if isinstance(b, dict)] if isinstance(found, list) else []
+
+
 def first_choice(payload: dict) -> tuple[dict, dict]:
     """The first choice of a chat completion and its message."""
     choices = payload.get("choices")
@@ -241,7 +247,8 @@ def first_choice(payload: dict) -> tuple[dict, dict]:
 def answer(payload: dict) -> dict:
     choice, message = first_choice(payload)
     words = said(message)
-    content = [{"type": "text", "text": words}] if words else []
+    content = [b for b in _thinking(message) if isinstance(b.get("type"), str)]  # an anthropic provider's, first
+    content += [{"type": "text", "text": words}] if words else []
     content += [_tool_use(call) for call in calls(message)]
     return {"id": _message_id(payload.get("id")), "type": "message", "role": "assistant",
             "model": str(payload.get("model") or ""), "content": content,
@@ -292,6 +299,17 @@ class MessagesStream:
         for choice in chunk.choices:
             if choice.index:
                 continue  # Messages answers have one choice
+            for fragment in _thinking(choice.delta):
+                which = ("thinking", fragment.get("index"))
+                if self.open != which:
+                    block = {k: v for k, v in fragment.items() if k != "index"}
+                    if block.get("type") != "redacted_thinking":
+                        block = {"type": "thinking", "thinking": "", "signature": ""}
+                    out.append(self._open(block, which))
+                if isinstance(thought := fragment.get("thinking"), str) and thought:
+                    out.append(self._delta({"type": "thinking_delta", "thinking": thought}))
+                if isinstance(signature := fragment.get("signature"), str) and signature:
+                    out.append(self._delta({"type": "signature_delta", "signature": signature}))
             if words := said(choice.delta):
                 if self.open != "text":
                     out.append(self._open({"type": "text", "text": ""}, "text"))

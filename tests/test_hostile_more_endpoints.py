@@ -73,7 +73,8 @@ def test_any_near_valid_responses_body_is_a_request_or_a_400(value):
 @given(st.dictionaries(st.sampled_from(["choices", "usage", "id", "model", "created"]), json_values)
        | st.fixed_dictionaries({"choices": st.lists(st.fixed_dictionaries({}, optional={
            "message": st.fixed_dictionaries({}, optional={"content": json_values, "tool_calls": json_values,
-                                                          "refusal": json_values}) | json_values,
+                                                          "refusal": json_values, "thinking_blocks": json_values})
+           | json_values,
            "finish_reason": json_values}), max_size=2)}))
 def test_odd_chat_answers_still_render(payload):
     assert orjson.loads(messages.render(payload))["type"] == "message"
@@ -82,7 +83,8 @@ def test_odd_chat_answers_still_render(payload):
 
 @FAST
 @given(st.lists(st.fixed_dictionaries({}, optional={"content": json_values, "tool_calls": json_values,
-                                                    "refusal": json_values}), max_size=5))
+                                                    "refusal": json_values, "thinking_blocks": json_values}),
+                max_size=5))
 def test_odd_stream_deltas_still_render(deltas):
     req = ChatRequest(model="chat", messages=(), stream=True)
     for renderer in (messages.MessagesStream(req), responses.ResponsesStream(req)):

@@ -24,6 +24,7 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+THINKING = ("thinking", "redacted_thinking")
 _DATA_URL = re.compile(r"^data:([^;,]+);base64,(.*)$", re.DOTALL)
 
 
@@ -218,6 +219,8 @@ def parse_response(status: int, body: bytes, target: Target) -> ChatResponse:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
+    if thinking := [b for b in blocks if b.get("type") in THINKING]:
+        message["thinking_blocks"] = thinking  # /v1/messages gives them back (with tools, Anthropic wants them again)
     usage = data.get("usage")
     return ChatResponse(
         id=str(data.get("id") or ""),
@@ -266,6 +269,8 @@ class StreamParser:
 
     def _on_content_block_start(self, data: dict) -> list[ChatChunk]:
         block = data.get("content_block") or {}
+        if block.get("type") in THINKING:
+            return self._chunk({"thinking_blocks": [{**block, "index": data.get("index")}]})
         if block.get("type") == "tool_use":
             index = self._tools.setdefault(data.get("index"), len(self._tools))
             call = {"index": index, "id": block.get("id") or "", "type": "function",
@@ -282,7 +287,11 @@ class StreamParser:
         index = self._tools.get(data.get("index"))
         if delta.get("type") == "input_json_delta" and delta.get("partial_json") and index is not None:
             return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["partial_json"]}}]})
-        return []  # thinking, signatures, citations: nothing OpenAI-shaped to say
+        if delta.get("type") in ("thinking_delta", "signature_delta"):
+            # Fragments of the thinking block at `index`, for /v1/messages (chat clients see an extra delta field)
+            fragment = {k: v for k, v in delta.items() if k in ("thinking", "signature")}
+            return self._chunk({"thinking_blocks": [{"type": "thinking", "index": data.get("index"), **fragment}]})
+        return []  # citations: nothing OpenAI-shaped to say
 
     def _on_message_delta(self, data: dict) -> list[ChatChunk]:
         self._count(data.get("usage"))  # cumulative counts: output so far, sometimes input too

@@ -251,7 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
         mode = self.server.fake.mode_for(request.path, model)
         stream = request.body.get("stream") is True
         tool = _tool_to_call(flavor, request.body) if self.server.fake.tool_arguments is not None else None
-        self._answer(Call(flavor, model, stream, _include_usage(request.body), tool), mode)
+        thinking = flavor == "anthropic" and (request.body.get("thinking") or {}).get("type") == "enabled"
+        self._answer(Call(flavor, model, stream, _include_usage(request.body), tool, thinking), mode)
 
     # Reading
 

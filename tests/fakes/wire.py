@@ -17,6 +17,7 @@ class Call:
     stream: bool
     include_usage: bool
     tool: str | None = None  # answer with a call to this tool (FakeUpstream.tool_arguments)
+    thinking: bool = False  # Anthropic: lead with a thinking block (the request enabled thinking)
 
 
 def dumps(payload: dict) -> bytes:
@@ -82,6 +83,8 @@ def _pieces(text: str) -> list[str]:
 
 
 LOOKING = "Let me look that up."
+THOUGHT = "The user wants a greeting."
+SIGNATURE = "sig-fake"
 
 
 def _call_id(call: Call, fake: FakeUpstream) -> str:
@@ -100,6 +103,8 @@ def completion(call: Call, fake: FakeUpstream) -> dict:
         if call.tool:
             content = [{"type": "text", "text": LOOKING}, {"type": "tool_use", "id": _call_id(call, fake),
                                                            "name": call.tool, "input": fake.tool_arguments}]
+        if call.thinking:
+            content = [{"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE}, *content]
         return {
             "id": _ident(call, fake), "type": "message", "role": "assistant", "model": call.model,
             "content": content, "stop_reason": "tool_use" if call.tool else "end_turn", "stop_sequence": None,
@@ -171,26 +176,34 @@ def _anthropic_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]
     message = {"id": _ident(call, fake), "type": "message", "role": "assistant", "model": call.model,
                "content": [], "stop_reason": None, "stop_sequence": None,
                "usage": {"input_tokens": fake.prompt_tokens, "output_tokens": 1}}
-    frames = [
-        _frame({"type": "message_start", "message": message}, "message_start"),
-        _frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    frames = [_frame({"type": "message_start", "message": message}, "message_start")]
+    text_at = 1 if call.thinking else 0  # the text block's index
+    if call.thinking:
+        frames.append(_frame({"type": "content_block_start", "index": 0,
+                              "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                             "content_block_start"))
+        frames += [_frame({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta") for delta in
+                   ({"type": "thinking_delta", "thinking": THOUGHT}, {"type": "signature_delta", "signature": SIGNATURE})]
+        frames.append(_frame({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+    frames += [
+        _frame({"type": "content_block_start", "index": text_at, "content_block": {"type": "text", "text": ""}},
                "content_block_start"),
         _frame({"type": "ping"}, "ping"),
     ]
     first_text = len(frames)
     said = LOOKING if call.tool else _text(call, fake)
-    frames += [_frame({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                      "content_block_delta") for piece in _pieces(said)]
-    frames.append(_frame({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+    frames += [_frame({"type": "content_block_delta", "index": text_at,
+                       "delta": {"type": "text_delta", "text": piece}}, "content_block_delta") for piece in _pieces(said)]
+    frames.append(_frame({"type": "content_block_stop", "index": text_at}, "content_block_stop"))
     if call.tool:
         arguments = json.dumps(fake.tool_arguments)
-        half = len(arguments) // 2
+        half, at = len(arguments) // 2, text_at + 1
         block = {"type": "tool_use", "id": _call_id(call, fake), "name": call.tool, "input": {}}
-        frames.append(_frame({"type": "content_block_start", "index": 1, "content_block": block}, "content_block_start"))
-        frames += [_frame({"type": "content_block_delta", "index": 1,
+        frames.append(_frame({"type": "content_block_start", "index": at, "content_block": block}, "content_block_start"))
+        frames += [_frame({"type": "content_block_delta", "index": at,
                            "delta": {"type": "input_json_delta", "partial_json": part}}, "content_block_delta")
                    for part in (arguments[:half], arguments[half:])]
-        frames.append(_frame({"type": "content_block_stop", "index": 1}, "content_block_stop"))
+        frames.append(_frame({"type": "content_block_stop", "index": at}, "content_block_stop"))
     frames += [
         _frame({"type": "message_delta", "delta": {"stop_reason": "tool_use" if call.tool else "end_turn",
                                                    "stop_sequence": None},
