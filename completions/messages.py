@@ -236,6 +236,12 @@ def _thinking(message: dict) -> list[dict]:
     return [b for b in found if isinstance(b, dict)] if isinstance(found, list) else []
 
 
+def _matched(message: dict) -> str | None:
+    """The stop sequence an anthropic provider said it stopped at (its adapter keeps it), else None."""
+    matched = message.get("stop_sequence")
+    return matched if isinstance(matched, str) else None
+
+
 def first_choice(payload: dict) -> tuple[dict, dict]:
     """The first choice of a chat completion and its message."""
     choices = payload.get("choices")
@@ -250,9 +256,11 @@ def answer(payload: dict) -> dict:
     content = [b for b in _thinking(message) if isinstance(b.get("type"), str)]  # an anthropic provider's, first
     content += [{"type": "text", "text": words}] if words else []
     content += [_tool_use(call) for call in calls(message)]
+    matched = _matched(message)
+    stop_reason = "stop_sequence" if matched is not None else STOP_REASONS.get(finish_reason(choice), "end_turn")
     return {"id": _message_id(payload.get("id")), "type": "message", "role": "assistant",
             "model": str(payload.get("model") or ""), "content": content,
-            "stop_reason": STOP_REASONS.get(finish_reason(choice), "end_turn"), "stop_sequence": None,
+            "stop_reason": stop_reason, "stop_sequence": matched,
             "usage": usage(usage_of(payload.get("usage")))}
 
 
@@ -270,6 +278,7 @@ class MessagesStream:
         self.index = -1  # the newest content block
         self.open: Any = None  # the open block: "text", or ("tool", the chat tool call's index)
         self.stop_reason = "end_turn"
+        self.stop_sequence: str | None = None
 
     def _start(self, chunk: ChatChunk) -> bytes:
         self.started = True
@@ -324,11 +333,13 @@ class MessagesStream:
                     out.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
             if isinstance(choice.finish_reason, str):
                 self.stop_reason = STOP_REASONS.get(choice.finish_reason, "end_turn")
+            if (matched := _matched(choice.delta)) is not None:
+                self.stop_reason, self.stop_sequence = "stop_sequence", matched
         return b"".join(out) or None
 
     def usage(self, chunk: ChatChunk) -> bytes:
         opened = b"" if self.started else self._start(chunk)
-        delta = {"type": "message_delta", "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
+        delta = {"type": "message_delta", "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence},
                  "usage": usage(chunk.usage or Usage())}
         return opened + self._close() + event("message_delta", delta)
 

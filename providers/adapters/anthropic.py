@@ -221,6 +221,8 @@ def parse_response(status: int, body: bytes, target: Target) -> ChatResponse:
         message["tool_calls"] = calls
     if thinking := [b for b in blocks if b.get("type") in THINKING]:
         message["thinking_blocks"] = thinking  # /v1/messages gives them back (with tools, Anthropic wants them again)
+    if data.get("stop_reason") == "stop_sequence" and isinstance(data.get("stop_sequence"), str):
+        message["stop_sequence"] = data["stop_sequence"]  # which one matched, for /v1/messages
     usage = data.get("usage")
     return ChatResponse(
         id=str(data.get("id") or ""),
@@ -296,8 +298,10 @@ class StreamParser:
     def _on_message_delta(self, data: dict) -> list[ChatChunk]:
         self._count(data.get("usage"))  # cumulative counts: output so far, sometimes input too
         self.usage = _usage(self._counts)
-        stop = (data.get("delta") or {}).get("stop_reason")
-        return self._chunk({}, FINISH_REASONS.get(stop, "stop")) if stop else []
+        delta = data.get("delta") or {}
+        stop, matched = delta.get("stop_reason"), delta.get("stop_sequence")
+        said = {"stop_sequence": matched} if stop == "stop_sequence" and isinstance(matched, str) else {}
+        return self._chunk(said, FINISH_REASONS.get(stop, "stop")) if stop else []
 
     def _on_message_stop(self, data: dict) -> list[ChatChunk]:
         self.done = True
