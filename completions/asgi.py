@@ -32,12 +32,14 @@ from . import pipeline
 from .chat import CHAT
 from .context import Reply
 from .endpoint import Endpoint
+from .messages import MESSAGES
+from .responses import RESPONSES
 
 log = logging.getLogger("gateway.errors")
 
 CHAT_PATH = "/v1/chat/completions"
 # The endpoints on the one pipeline, served in raw ASGI: each only translates its wire shape.
-ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: CHAT}
+ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: CHAT, "/v1/messages": MESSAGES, "/v1/responses": RESPONSES}
 
 
 def is_api(path: str) -> bool:
@@ -219,7 +221,8 @@ def limit_bodies(app):
             return
         if body is None:
             secure = _secure(scope, Headers.of(scope))
-            reply = Reply(413, {"Connection": "close"}, body=orjson.dumps(too_large(limit).payload()))
+            endpoint, err = ENDPOINTS.get(scope["path"]), too_large(limit)  # in the endpoint's error shape
+            reply = Reply(413, {"Connection": "close"}, body=endpoint.error_body(err) if endpoint else orjson.dumps(err.payload()))
             _count(scope["method"], secure, 413, False)
             return await _send(reply, send, secure)
         given = False

@@ -6,7 +6,7 @@ account, observe) is completions/pipeline.py, written once; an endpoint only tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from infra.errors import GatewayError
 from providers.types import ChatChunk, ChatRequest
@@ -31,7 +31,7 @@ class StreamRenderer(Protocol):
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     name: str
-    parse: Callable[[bytes], ChatRequest]
+    parse: Callable[[bytes, Any], ChatRequest]  # body and request headers (lower-case names)
     render: Callable[[dict], bytes]  # a chat.completion payload, as providers answer and the cache stores it
     stream: Callable[[ChatRequest], StreamRenderer]
     cacheable: Callable[[ChatRequest], bool]

@@ -65,7 +65,7 @@ async def handle(endpoint: Endpoint, principal: Principal, body: bytes, ctx: Con
     observe.begin(principal, ctx)
     model, ticket, slot, routed = "", None, cache.NO_SLOT, False
     try:
-        req = endpoint.parse(body)
+        req = endpoint.parse(body, ctx.headers)
         model = req.model
         targets = await _targets(principal, req)
         cacheable = endpoint.cacheable(req)

@@ -21,11 +21,11 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _error(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+def _error(description: str, schema: str = "Error") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
-def _errors(*statuses: str) -> dict:
+def _errors(*statuses: str, schema: str = "Error") -> dict:
     described = {
         "400": "Malformed JSON, a wrong field type or a missing field (`invalid_request_error`).",
         "401": "Missing, unknown, revoked or expired key (`authentication_error`).",
@@ -37,7 +37,7 @@ def _errors(*statuses: str) -> dict:
         "502": "Every provider in the chain failed (`upstream_error`).",
         "504": "Every provider in the chain timed out (`timeout_error`).",
     }
-    return {status: _error(described[status]) for status in statuses}
+    return {status: _error(described[status], schema) for status in statuses}
 
 
 _NULLABLE_STRING = {"type": "string", "nullable": True}
@@ -110,6 +110,106 @@ _SCHEMAS = {
         "type": "object",
         "properties": {name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")},
     },
+    "AnthropicError": {
+        "type": "object",
+        "required": ["type", "error"],
+        "description": "Anthropic's error shape, on /v1/messages; `error.type` follows the status "
+                       "(`invalid_request_error`, `authentication_error`, `rate_limit_error`, `api_error`, ...).",
+        "properties": {
+            "type": {"type": "string", "enum": ["error"]},
+            "error": {"type": "object", "required": ["type", "message"],
+                      "properties": {"type": {"type": "string"}, "message": {"type": "string"}}},
+        },
+    },
+    "MessagesRequest": {
+        "type": "object",
+        "required": ["model", "max_tokens", "messages"],
+        "additionalProperties": True,
+        "description": "Anthropic's Messages body. To an `anthropic` provider it goes as it came (the route's model; "
+                       "`anthropic-beta` passed on); to the others it is translated to chat completions.",
+        "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "max_tokens": {"type": "integer", "minimum": 1, "maximum": 2**53},
+            "messages": {"type": "array", "minItems": 1, "description": "At most MAX_MESSAGES items (default 2048).",
+                         "items": {"type": "object", "required": ["role", "content"], "properties": {
+                             "role": {"type": "string", "enum": ["user", "assistant"]},
+                             "content": {"oneOf": [{"type": "string"},
+                                                   {"type": "array", "items": _ref("ContentPart")}]}}}},
+            "system": {"nullable": True, "oneOf": [{"type": "string"}, {"type": "array", "items": _ref("ContentPart")}]},
+            "stream": {"type": "boolean", "nullable": True},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
+            "top_k": {"type": "integer", "minimum": 0, "maximum": 2**53, "nullable": True},
+            "stop_sequences": {"type": "array", "items": {"type": "string"}, "nullable": True},
+            "tools": {"type": "array", "items": {"type": "object"}, "nullable": True},
+            "tool_choice": {"type": "object", "nullable": True, "required": ["type"], "properties": {
+                "type": {"type": "string", "enum": ["auto", "any", "tool", "none"]}, "name": {"type": "string"}}},
+            "metadata": {"description": "`user_id` becomes the chat request's `user`."},
+        },
+    },
+    "MessagesResponse": {
+        "type": "object",
+        "required": ["id", "type", "role", "content", "model", "stop_reason", "usage"],
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string", "enum": ["message"]},
+            "role": {"type": "string", "enum": ["assistant"]},
+            "content": {"type": "array", "items": {"type": "object"},
+                        "description": "`text` and `tool_use` blocks."},
+            "model": {"type": "string"},
+            "stop_reason": {"type": "string", "enum": ["end_turn", "max_tokens", "tool_use", "refusal"]},
+            "stop_sequence": _NULLABLE_STRING,
+            "usage": {"type": "object", "properties": {name: {"type": "integer"} for name in (
+                "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}},
+        },
+    },
+    "ResponsesRequest": {
+        "type": "object",
+        "required": ["model", "input"],
+        "additionalProperties": True,
+        "description": "OpenAI's Responses body, stateless: `store` is not kept and `previous_response_id` gets 400.",
+        "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "input": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "object"},
+                                                     "description": "`message` (input_text, input_image, input_file "
+                                                                    "parts), `function_call` and "
+                                                                    "`function_call_output` items."}]},
+            "instructions": _NULLABLE_STRING,
+            "stream": {"type": "boolean", "nullable": True},
+            "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": 2**53, "nullable": True},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2, "nullable": True},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
+            "tools": {"type": "array", "nullable": True, "items": {
+                "type": "object", "required": ["type", "name"],
+                "properties": {"type": {"type": "string", "enum": ["function"]}, "name": {"type": "string"}}}},
+            "tool_choice": {"nullable": True, "oneOf": [
+                {"type": "string", "enum": ["auto", "none", "required"]},
+                {"type": "object", "required": ["type", "name"], "properties": {
+                    "type": {"type": "string", "enum": ["function"]}, "name": {"type": "string"}}}]},
+            "parallel_tool_calls": {"type": "boolean", "nullable": True},
+            "user": _NULLABLE_STRING,
+            "store": {"description": "Accepted and ignored: the gateway keeps no responses."},
+            "previous_response_id": {"description": "Not supported (400): send the whole conversation in `input`."},
+        },
+    },
+    "Response": {
+        "type": "object",
+        "required": ["id", "object", "created_at", "status", "model", "output"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["response"]},
+            "created_at": {"type": "integer"},
+            "status": {"type": "string", "enum": ["completed", "incomplete"]},
+            "model": {"type": "string"},
+            "output": {"type": "array", "items": {"type": "object"},
+                       "description": "`message` and `function_call` items."},
+            "usage": {"type": "object", "properties": {
+                "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"},
+                "total_tokens": {"type": "integer"},
+                "input_tokens_details": {"type": "object", "properties": {"cached_tokens": {"type": "integer"}}},
+                "output_tokens_details": {"type": "object", "properties": {"reasoning_tokens": {"type": "integer"}}}}},
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status"],
@@ -129,6 +229,36 @@ _PATHS = {
         "responses": {
             "200": {"description": "The answer (JSON), or a stream of `chat.completion.chunk` events.", "content": {
                 "application/json": {"schema": _ref("ChatCompletion")},
+                "text/event-stream": {"schema": {"type": "string"}},
+            }},
+            **_errors("400", "401", "403", "404", "413", "429", "502", "504"),
+        },
+    }},
+    "/v1/messages": {"post": {
+        "operationId": "createMessage",
+        "summary": "Anthropic's Messages API on any chat route (`x-api-key` or Bearer; `anthropic-version` accepted). "
+                   "`stream: true` answers Anthropic's events: message_start, content_block_start/_delta/_stop, "
+                   "message_delta (stop reason, usage), message_stop. Errors in Anthropic's shape.",
+        "security": _SECURITY,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("MessagesRequest")}}},
+        "responses": {
+            "200": {"description": "The answer (JSON), or a stream of Anthropic's events.", "content": {
+                "application/json": {"schema": _ref("MessagesResponse")},
+                "text/event-stream": {"schema": {"type": "string"}},
+            }},
+            **_errors("400", "401", "403", "404", "413", "429", "502", "504", schema="AnthropicError"),
+        },
+    }},
+    "/v1/responses": {"post": {
+        "operationId": "createResponse",
+        "summary": "OpenAI's Responses API, stateless, on any chat route. `stream: true` answers its typed events "
+                   "(response.created, response.output_text.delta, response.function_call_arguments.delta, "
+                   "response.completed, ...), each with `sequence_number`.",
+        "security": _SECURITY,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ResponsesRequest")}}},
+        "responses": {
+            "200": {"description": "The Response object (JSON), or a stream of its events.", "content": {
+                "application/json": {"schema": _ref("Response")},
                 "text/event-stream": {"schema": {"type": "string"}},
             }},
             **_errors("400", "401", "403", "404", "413", "429", "502", "504"),

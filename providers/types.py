@@ -45,8 +45,21 @@ class ChatRequest:
     user: str | None = None
     # Fields we do not model, passed through to OpenAI-compatible providers untouched.
     extra: dict[str, Any] = field(default_factory=dict)
-    # The body as the client sent it (after JSON parsing).
+    # The body as the client sent it (after JSON parsing); an endpoint that translates (/v1/messages,
+    # /v1/responses) puts its chat-completions translation here.
     raw: dict[str, Any] = field(default_factory=dict)
+    # The request in one provider kind's own wire format, when the client spoke it: the adapter of that kind
+    # sends it on as it came (model mapped) instead of translating `messages` back.
+    native: Native | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Native:
+    """A client's body in a provider kind's own wire format, with the headers to pass on to that kind."""
+
+    kind: str  # "anthropic"
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +92,38 @@ class UpstreamRequest:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token classes in OpenAI's vocabulary (../shared/INTERFACE.md "Tokens and money").
+
+    `prompt_tokens` counts every input token, cached and cache-written ones included;
+    `completion_tokens` every output token, reasoning included."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
+    cached_tokens: int = 0  # read from the provider's prompt cache
+    cache_write_tokens: int = 0  # written to the provider's prompt cache
+    reasoning_tokens: int = 0  # the reasoning part of completion_tokens
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def uncached_tokens(self) -> int:
+        """Input tokens billed at the plain input price."""
+        return max(self.prompt_tokens - self.cached_tokens - self.cache_write_tokens, 0)
+
     def to_openai(self) -> dict:
-        return {
+        out = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
         }
+        if self.cache_write_tokens:  # no OpenAI field holds it; kept so /v1/messages can answer Anthropic's count
+            out["prompt_tokens_details"]["cache_write_tokens"] = self.cache_write_tokens
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,9 @@ class FakeUpstream:
         self.completion_tokens = 7
         self.delay = 0.2  # seconds between stream events in "slow" mode (and before a slow answer)
         self.retry_after = 1
+        # When set, a request that offers tools and does not end with a tool's result gets a call to its
+        # first tool with these arguments (tool call round trips).
+        self.tool_arguments: dict | None = None
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._default = "ok"
@@ -247,7 +250,9 @@ class _Handler(BaseHTTPRequestHandler):
         model = model or str(request.body.get("model"))
         mode = self.server.fake.mode_for(request.path, model)
         stream = request.body.get("stream") is True
-        self._answer(Call(flavor, model, stream, _include_usage(request.body)), mode)
+        tool = _tool_to_call(flavor, request.body) if self.server.fake.tool_arguments is not None else None
+        thinking = flavor == "anthropic" and (request.body.get("thinking") or {}).get("type") == "enabled"
+        self._answer(Call(flavor, model, stream, _include_usage(request.body), tool, thinking), mode)
 
     # Reading
 
@@ -397,3 +402,19 @@ def _flavor(request: Recorded) -> tuple[str | None, str | None]:
 def _include_usage(body: dict | None) -> bool:
     options = (body or {}).get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _tool_to_call(flavor: str, body: dict) -> str | None:
+    """The first tool offered, unless the conversation ends with a tool's result (the round trip is over)."""
+    tools, messages = body.get("tools"), body.get("messages") or [{}]
+    if not isinstance(tools, list) or not tools or not isinstance(tools[0], dict):
+        return None
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    if flavor == "anthropic":
+        content = last.get("content")
+        if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+            return None
+        return tools[0].get("name")
+    if last.get("role") == "tool":
+        return None
+    return (tools[0].get("function") or {}).get("name")

@@ -16,6 +16,8 @@ class Call:
     model: str
     stream: bool
     include_usage: bool
+    tool: str | None = None  # answer with a call to this tool (FakeUpstream.tool_arguments)
+    thinking: bool = False  # Anthropic: lead with a thinking block (the request enabled thinking)
 
 
 def dumps(payload: dict) -> bytes:
@@ -80,6 +82,15 @@ def _pieces(text: str) -> list[str]:
     return [words[0]] + [f" {w}" for w in words[1:]]
 
 
+LOOKING = "Let me look that up."
+THOUGHT = "The user wants a greeting."
+SIGNATURE = "sig-fake"
+
+
+def _call_id(call: Call, fake: FakeUpstream) -> str:
+    return f"toolu_fake{fake.calls:04d}" if call.flavor == "anthropic" else f"call_fake{fake.calls:04d}"
+
+
 def _ident(call: Call, fake: FakeUpstream) -> str:
     return f"msg_fake{fake.calls:04d}" if call.flavor == "anthropic" else f"chatcmpl-fake{fake.calls:04d}"
 
@@ -88,15 +99,26 @@ def completion(call: Call, fake: FakeUpstream) -> dict:
     """A whole, non-streamed answer."""
     text, prompt, completion_tokens = _text(call, fake), fake.prompt_tokens, fake.completion_tokens
     if call.flavor == "anthropic":
+        content = [{"type": "text", "text": text}]
+        if call.tool:
+            content = [{"type": "text", "text": LOOKING}, {"type": "tool_use", "id": _call_id(call, fake),
+                                                           "name": call.tool, "input": fake.tool_arguments}]
+        if call.thinking:
+            content = [{"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE}, *content]
         return {
             "id": _ident(call, fake), "type": "message", "role": "assistant", "model": call.model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "content": content, "stop_reason": "tool_use" if call.tool else "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": prompt, "output_tokens": completion_tokens},
         }
+    message = {"role": "assistant", "content": text, "refusal": None}
+    if call.tool:
+        message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+            {"id": _call_id(call, fake), "type": "function",
+             "function": {"name": call.tool, "arguments": json.dumps(fake.tool_arguments)}}]}
     return {
         "id": _ident(call, fake), "object": "chat.completion", "created": int(time.time()), "model": call.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message,
+                     "logprobs": None, "finish_reason": "tool_calls" if call.tool else "stop"}],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
                   "total_tokens": prompt + completion_tokens},
         "system_fingerprint": "fp_fake",
@@ -130,8 +152,18 @@ def stream_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]:
                               "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}))
     frames.append(chunk(delta({"role": "assistant", "content": "", "refusal": None})))
     first_text = len(frames)
-    frames += [chunk(delta({"content": piece})) for piece in _pieces(_text(call, fake))]
-    frames.append(chunk(delta({}, "stop")))
+    if call.tool:
+        arguments = json.dumps(fake.tool_arguments)
+        half = len(arguments) // 2
+        opened = {"index": 0, "id": _call_id(call, fake), "type": "function",
+                  "function": {"name": call.tool, "arguments": ""}}
+        frames.append(chunk(delta({"tool_calls": [opened]})))
+        frames += [chunk(delta({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
+                   for part in (arguments[:half], arguments[half:])]
+        frames.append(chunk(delta({}, "tool_calls")))
+    else:
+        frames += [chunk(delta({"content": piece})) for piece in _pieces(_text(call, fake))]
+        frames.append(chunk(delta({}, "stop")))
     if call.include_usage:
         usage = {"prompt_tokens": fake.prompt_tokens, "completion_tokens": fake.completion_tokens,
                  "total_tokens": fake.prompt_tokens + fake.completion_tokens}
@@ -144,18 +176,37 @@ def _anthropic_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]
     message = {"id": _ident(call, fake), "type": "message", "role": "assistant", "model": call.model,
                "content": [], "stop_reason": None, "stop_sequence": None,
                "usage": {"input_tokens": fake.prompt_tokens, "output_tokens": 1}}
-    frames = [
-        _frame({"type": "message_start", "message": message}, "message_start"),
-        _frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    frames = [_frame({"type": "message_start", "message": message}, "message_start")]
+    text_at = 1 if call.thinking else 0  # the text block's index
+    if call.thinking:
+        frames.append(_frame({"type": "content_block_start", "index": 0,
+                              "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                             "content_block_start"))
+        frames += [_frame({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta") for delta in
+                   ({"type": "thinking_delta", "thinking": THOUGHT}, {"type": "signature_delta", "signature": SIGNATURE})]
+        frames.append(_frame({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+    frames += [
+        _frame({"type": "content_block_start", "index": text_at, "content_block": {"type": "text", "text": ""}},
                "content_block_start"),
         _frame({"type": "ping"}, "ping"),
     ]
     first_text = len(frames)
-    frames += [_frame({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                      "content_block_delta") for piece in _pieces(_text(call, fake))]
+    said = LOOKING if call.tool else _text(call, fake)
+    frames += [_frame({"type": "content_block_delta", "index": text_at,
+                       "delta": {"type": "text_delta", "text": piece}}, "content_block_delta") for piece in _pieces(said)]
+    frames.append(_frame({"type": "content_block_stop", "index": text_at}, "content_block_stop"))
+    if call.tool:
+        arguments = json.dumps(fake.tool_arguments)
+        half, at = len(arguments) // 2, text_at + 1
+        block = {"type": "tool_use", "id": _call_id(call, fake), "name": call.tool, "input": {}}
+        frames.append(_frame({"type": "content_block_start", "index": at, "content_block": block}, "content_block_start"))
+        frames += [_frame({"type": "content_block_delta", "index": at,
+                           "delta": {"type": "input_json_delta", "partial_json": part}}, "content_block_delta")
+                   for part in (arguments[:half], arguments[half:])]
+        frames.append(_frame({"type": "content_block_stop", "index": at}, "content_block_stop"))
     frames += [
-        _frame({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-        _frame({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        _frame({"type": "message_delta", "delta": {"stop_reason": "tool_use" if call.tool else "end_turn",
+                                                   "stop_sequence": None},
                 "usage": {"output_tokens": fake.completion_tokens}}, "message_delta"),
         _frame({"type": "message_stop"}, "message_stop"),
     ]
