@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from . import tokens
+
+if TYPE_CHECKING:
+    from .tokens import PromptSize
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,49 @@ class ChatRequest:
     # The body as the client sent it (after JSON parsing).
     raw: dict[str, Any] = field(default_factory=dict)
 
+    def prompt_size(self) -> PromptSize:
+        return tokens.measure(self.messages)
+
+    def output_ceiling(self, default: int) -> int:
+        """The most output tokens the answer may use: max_tokens (else `default`) for each of n choices."""
+        return (self.max_tokens or default) * (self.n or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    """A validated OpenAI embeddings request."""
+
+    model: str
+    input: tuple[str | tuple[int, ...], ...]  # texts, or token arrays
+    encoding_format: str | None = None  # float | base64
+    dimensions: int | None = None
+    user: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    stream: ClassVar[bool] = False  # one answer, never a stream
+    include_usage: ClassVar[bool] = False
+
+    def prompt_size(self) -> PromptSize:
+        return tokens.measure_inputs(self.input)
+
+    def output_ceiling(self, default: int) -> int:
+        return 0  # embeddings are billed on input tokens only
+
+
+class Request(Protocol):
+    """What the pipeline, admission and accounting read of any endpoint's request (ChatRequest, EmbeddingRequest)."""
+
+    model: str
+    stream: bool
+    include_usage: bool
+    raw: dict[str, Any]  # the body as sent: the cache key is made of it
+
+    def prompt_size(self) -> PromptSize:
+        """The input measured without a tokenizer, for rate-limit estimates and budget reservations."""
+
+    def output_ceiling(self, default: int) -> int:
+        """The most output tokens the answer may use; `default` when the request names no limit."""
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -65,6 +113,7 @@ class Target:
     priority: int = 0
     weight: int = 1
     options: dict[str, Any] = field(default_factory=dict)
+    mode: str = "chat"  # chat | embeddings: which endpoints the route serves (ModelRoute.mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +175,24 @@ class ChatResponse:
         if self.system_fingerprint is not None:
             out["system_fingerprint"] = self.system_fingerprint
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingResponse:
+    """An embeddings answer: one item per input, each {"object": "embedding", "index", "embedding"}."""
+
+    model: str
+    data: tuple[dict, ...]
+    usage: Usage | None
+
+    def to_openai(self) -> dict:
+        usage = self.usage or Usage()
+        return {
+            "object": "list",
+            "data": list(self.data),
+            "model": self.model,
+            "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens},
+        }
 
 
 @dataclass(frozen=True, slots=True)
