@@ -112,7 +112,7 @@ async def _targets(endpoint: Endpoint, principal: Principal, req: Request) -> tu
         raise not_found(f"The model '{req.model}' does not exist.", code="model_not_found")
     if targets[0].mode != endpoint.mode:
         raise bad_request(
-            f"The model '{req.model}' is a {targets[0].mode} model; this endpoint serves {endpoint.mode} models.",
+            f"The model '{req.model}' is for {targets[0].mode} (its mode); this endpoint takes models for {endpoint.mode}.",
             param="model", code="model_mode_mismatch",
         )
     return targets

@@ -19,7 +19,7 @@ urlpatterns = [
     path("health", views.health),
     path("metrics", exposition.view),
     path("v1/models", views.models),
-    # POST /v1/chat/completions is served before URL routing, in raw ASGI (completions/asgi.py).
+    # POST /v1/chat/completions and /v1/embeddings are served before URL routing, in raw ASGI (completions/asgi.py).
     path("v1/usage", usage_views.usage),
     path("v1/openapi.json", openapi.view),
 ]

@@ -35,6 +35,7 @@ def _target(route: ModelRoute) -> Target:
         priority=route.priority,
         weight=route.weight,
         options=dict(provider.options or {}),
+        mode=route.mode,
     )
 
 

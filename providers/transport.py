@@ -142,7 +142,7 @@ async def send(target: Target, upstream: UpstreamRequest) -> tuple[int, bytes]:
     if upstream.url.startswith(MOCK_SCHEME):
         from .adapters import mock
 
-        return mock.simulate(upstream.body)
+        return mock.respond(upstream)
     entry = _pooled(target)
     try:
         response = await entry.connections.send(entry.request(upstream))

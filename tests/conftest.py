@@ -159,9 +159,9 @@ def upstream():
 def add_route(
     fake, kind: str, public: str, *, name: str | None = None, priority: int = 0, weight: int = 1,
     upstream_model: str | None = None, timeout: float = 5.0, prefix: str = "", options: dict | None = None,
-    base_url: str | None = None,
+    base_url: str | None = None, mode: str = "chat",
 ) -> ModelRoute:
-    """A provider of `kind` pointed at the fake (or at `base_url`), with one route for `public`."""
+    """A provider of `kind` pointed at the fake (or at `base_url`), with one route for `public` (chat or embeddings)."""
     name = name or f"{kind}-{priority}"
     if options is None:
         options = {"api_version": "2024-10-21"} if kind == "azure" else {}
@@ -172,7 +172,7 @@ def add_route(
     )
     return ModelRoute.objects.create(
         public_name=public, provider=provider, upstream_model=upstream_model or f"{kind}-model",
-        priority=priority, weight=weight, input_price_per_mtok=Decimal("1"), output_price_per_mtok=Decimal("2"),
+        priority=priority, weight=weight, input_price_per_mtok=Decimal("1"), output_price_per_mtok=Decimal("2"), mode=mode,
     )
 
 
