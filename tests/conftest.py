@@ -229,3 +229,23 @@ def gateway_role(transactional_db):
 
     with make_role() as role:
         yield role
+
+
+@pytest.fixture
+async def openai_sdk():
+    """The official AsyncOpenAI client for a tenant, speaking to the production ASGI application in this process."""
+    import httpx
+    from openai import AsyncOpenAI
+
+    from .asgi_client import application
+
+    clients: list[httpx.AsyncClient] = []
+
+    def client_for(tenant: TenantWithKey) -> AsyncOpenAI:
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application()), timeout=30)
+        clients.append(http)
+        return AsyncOpenAI(base_url="http://testserver/v1", api_key=tenant.raw, max_retries=0, http_client=http)
+
+    yield client_for
+    for http in clients:
+        await http.aclose()
