@@ -27,7 +27,7 @@ def check_error_shape(response) -> None:
 def test_the_published_document_is_openapi_3(client):
     document = client.get("/v1/openapi.json").json()
     assert document["openapi"].startswith("3.")
-    assert {"/v1/chat/completions", "/v1/models", "/v1/usage", "/health"} <= set(document["paths"])
+    assert {"/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/usage", "/health"} <= set(document["paths"])
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
