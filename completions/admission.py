@@ -29,7 +29,7 @@ async def admit(principal: Principal, req: Request, targets: tuple[Target, ...],
     # Each call queues its Redis script before it returns: one pipeline, and no task for either.
     counting = ratelimit.acquire(principal, req, ctx.request_id)
     try:
-        reserving = budget.reserve(principal, req, targets) if reserve else _nothing()
+        reserving = budget.reserve(principal, req, targets, ctx.started_at) if reserve else _nothing()
     except BaseException:
         counting.close()
         raise
@@ -59,7 +59,7 @@ async def admit(principal: Principal, req: Request, targets: tuple[Target, ...],
 
 async def reserve(principal: Principal, req: Request, targets: tuple[Target, ...], ctx: Context) -> None:
     """The budget half alone, for a request whose limits were counted before a cache miss."""
-    accounting.hold(ctx, await budget.reserve(principal, req, targets))
+    accounting.hold(ctx, await budget.reserve(principal, req, targets, ctx.started_at))
 
 
 def give_back(ticket: ratelimit.Ticket | None, err: GatewayError | None = None) -> None:

@@ -13,6 +13,8 @@ import functools
 import logging
 from contextlib import aclosing
 
+import orjson
+
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
@@ -24,7 +26,7 @@ from django_prometheus.middleware import Metrics, PrometheusAfterMiddleware, Pro
 from infra import metrics, telemetry
 from infra.errors import GatewayError, method_not_allowed, too_large
 from infra.hotsettings import hot
-from tenants.bruteforce import client_address
+from infra.clients import client_address
 
 from . import pipeline
 from .chat import CHAT
@@ -115,7 +117,7 @@ class Headers(dict):
 
 
 class _Peer:
-    """What tenants.bruteforce.client_address reads from a request."""
+    """What infra.clients.client_address reads from a request."""
 
     def __init__(self, headers: Headers, scope):
         self.headers = headers
@@ -172,6 +174,67 @@ async def _read_body(receive, limit: int | None) -> bytes | None:
     if limit is not None and size > limit:
         return None
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _declared_length(scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _read_within(receive, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes `limit` (the rest is never read, let alone spooled)."""
+    parts, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def limit_bodies(app):
+    """MAX_REQUEST_BYTES on every path, before Django's handler would spool a body to a temporary file.
+
+    A declared Content-Length over the limit is refused before a byte of the body is read; a chunked
+    body is counted as it comes and refused once it passes the limit. Within the limit, the body is
+    handed to `app` as one message (at most the limit in memory)."""
+
+    async def limited(scope, receive, send):
+        limit = hot.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is None:
+            return await app(scope, receive, send)
+        declared = _declared_length(scope)
+        try:
+            body = None if declared is not None and declared > limit else await _read_within(receive, limit)
+        except _Disconnected:
+            return
+        if body is None:
+            secure = _secure(scope, Headers.of(scope))
+            reply = Reply(413, {"Connection": "close"}, body=orjson.dumps(too_large(limit).payload()))
+            _count(scope["method"], secure, 413, False)
+            return await _send(reply, send, secure)
+        given = False
+
+        async def replay():
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await app(scope, replay, send)
+
+    return limited
 
 
 def _count(method: str, secure: bool, status: int, streaming: bool) -> None:
@@ -310,8 +373,9 @@ def _traced(app):
 
 def dispatch(django_app):
     """HTTP for the API to the lean paths (traced by OpenTelemetry's ASGI middleware when tracing is on),
-    everything else (admin, static) to `django_app`."""
-    api = ApiHandler()
+    everything else (admin, static) to `django_app`; every path's body within MAX_REQUEST_BYTES."""
+    api = limit_bodies(ApiHandler())
+    django_app = limit_bodies(django_app)
 
     async def serve_api(scope, receive, send):
         endpoint = ENDPOINTS.get(scope["path"])

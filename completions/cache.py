@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.cache import cache as local_cache
 
 from infra.hotsettings import hot
-from infra.sharedredis import REDIS_ERRORS, shared_redis
+from infra.sharedredis import NO_REDIS, shared_redis
 from providers.routing import StreamAnswer
 from providers.types import ChatChunk, ChatRequest, ChunkChoice, Request, Usage
 from tenants.principal import Principal
@@ -172,45 +172,30 @@ def _choice(index: int, parts: dict) -> dict:
     return {"index": index, "message": message, "finish_reason": parts["finish_reason"], "logprobs": None}
 
 
+OFF = "the response cache is off"  # what serving without Redis means here, for the log
+
+
 async def _get(key: str) -> bytes | None:
     if not settings.REDIS_URL:
         return local_cache.get(PREFIX + key)
-    client = shared_redis.client()
-    if client is None:
-        return None
-    try:
-        raw = await client.get(PREFIX + key)
-    except REDIS_ERRORS as exc:
-        shared_redis.failed(exc, "the response cache is off")
-        return None
-    shared_redis.succeeded()
-    return raw
+    raw = await shared_redis.command(b"GET", PREFIX + key, fallback=OFF)
+    return None if raw is NO_REDIS else raw
 
 
 async def _set(key: str, raw: bytes, ttl: int) -> None:
     if not settings.REDIS_URL:
         local_cache.set(PREFIX + key, raw, ttl)
         return
-    client = shared_redis.client()
-    if client is None:
-        return
-    try:
-        await client.set(PREFIX + key, raw, ex=ttl)
-    except REDIS_ERRORS as exc:
-        shared_redis.failed(exc, "the response cache is off")
+    await shared_redis.command(b"SET", PREFIX + key, raw, b"EX", ttl, fallback=OFF)
 
 
 async def _lock(key: str) -> bool | None:
     """Claim the key across replicas: True ours, False another replica's, None no Redis."""
-    client = shared_redis.client() if settings.REDIS_URL else None
-    if client is None:
+    if not settings.REDIS_URL:
         return None
-    wait_ms = int(settings.GATEWAY["CACHE_WAIT_SECONDS"] * 1000)
-    try:
-        return bool(await client.set(PREFIX + "lock:" + key, b"1", nx=True, px=max(wait_ms, 1)))
-    except REDIS_ERRORS as exc:
-        shared_redis.failed(exc, "the response cache is off")
-        return None
+    wait_ms = max(int(settings.GATEWAY["CACHE_WAIT_SECONDS"] * 1000), 1)
+    reply = await shared_redis.command(b"SET", PREFIX + "lock:" + key, b"1", b"NX", b"PX", wait_ms, fallback=OFF)
+    return None if reply is NO_REDIS else reply is not None  # nil: the key was taken
 
 
 async def _poll(key: str) -> bytes | None:
@@ -218,14 +203,10 @@ async def _poll(key: str) -> bytes | None:
     deadline = time.monotonic() + settings.GATEWAY["CACHE_WAIT_SECONDS"]
     while time.monotonic() < deadline:
         await asyncio.sleep(POLL_SECONDS)
-        client = shared_redis.client()
-        if client is None:
+        reply = await shared_redis.command(b"MGET", PREFIX + key, PREFIX + "lock:" + key, fallback=OFF)
+        if reply is NO_REDIS:
             return None
-        try:
-            raw, lock = await client.mget(PREFIX + key, PREFIX + "lock:" + key)
-        except REDIS_ERRORS as exc:
-            shared_redis.failed(exc, "the response cache is off")
-            return None
+        raw, lock = reply
         if raw is not None or lock is None:
             return raw
     return None
@@ -308,13 +289,7 @@ class Slot:
         if not self.locked:
             return
         self.locked = False
-        client = shared_redis.client()
-        if client is None:
-            return
-        try:
-            await client.delete(PREFIX + "lock:" + self.key)
-        except REDIS_ERRORS as exc:
-            shared_redis.failed(exc, "the response cache is off")
+        await shared_redis.command(b"DEL", PREFIX + "lock:" + self.key, fallback=OFF)
 
 
 NO_SLOT = Slot()
@@ -329,12 +304,16 @@ async def _claim(key: str, ttl: int) -> tuple[Hit | None, Slot]:
     _prune()
     flight = _Flight(key)
     locked = await _lock(key)
-    raw = None
-    if locked is False:  # another replica is calling the provider
-        raw = await _poll(key)
-    elif locked:  # a replica may have stored its answer and unlocked between our lookup and our claim
-        raw = await _get(key)
     slot = Slot(key, ttl, flight, bool(locked))
+    raw = None
+    try:
+        if locked is False:  # another replica is calling the provider
+            raw = await _poll(key)
+        elif locked:  # a replica may have stored its answer and unlocked between our lookup and our claim
+            raw = await _get(key)
+    except BaseException:  # a cancel (the client left): wake the waiters and give the lock back
+        await asyncio.shield(slot.release())
+        raise
     if raw is None:
         return None, slot
     flight.land(raw)

@@ -155,8 +155,10 @@ async def _relay(
         raise
     finally:
         metrics.OPEN_STREAMS.dec()
-        await answer.upstream.aclose()
-        result = StreamResult(tally.final_usage(), tally.ttft_ms(), error_type, disconnected)
-        with use_span(answer.span):  # the request's log line and attributes land on the stream's span
-            finish(result)
+        try:
+            await answer.upstream.aclose()  # may be cancelled itself, or fail: the stream is billed all the same
+        finally:
+            result = StreamResult(tally.final_usage(), tally.ttft_ms(), error_type, disconnected)
+            with use_span(answer.span):  # the request's log line and attributes land on the stream's span
+                finish(result)
         tally.end_span(answer.span, result)

@@ -9,7 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from infra.errors import GatewayError, error_response, method_not_allowed, not_found
 from providers import routes
 from tenants.auth import authenticate
-from tenants.bruteforce import client_address
+from infra.clients import client_address
 
 from . import health as health_checks
 

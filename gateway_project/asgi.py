@@ -11,7 +11,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from completions import asgi as api_asgi  # noqa: E402
-from infra import metrics, telemetry  # noqa: E402
+from infra import bodies, metrics, telemetry  # noqa: E402
 from usage import live  # noqa: E402
 
 from . import gctune, routing  # noqa: E402
@@ -20,8 +20,9 @@ from . import gctune, routing  # noqa: E402
 telemetry.setup()
 metrics.start_sampler()
 # The admin's CSS and JavaScript come from the installed apps; nothing else serves /static/ under Daphne.
-# The API goes the lean way (api_asgi.py); the admin and the rest through the full stack.
-django_asgi_app = api_asgi.dispatch(ASGIStaticFilesHandler(ASGIHandler()))
+# The API goes the lean way (completions/asgi.py); the admin and the rest through the full stack. A body that
+# breaks off gets a JSON 400 on every path (infra/bodies.py), where Granian would answer 500.
+django_asgi_app = bodies.answering_broken_bodies(api_asgi.dispatch(ASGIStaticFilesHandler(ASGIHandler())))
 
 live.install()
 application = live.serving(ProtocolTypeRouter({"http": django_asgi_app, "websocket": routing.websocket_application}))

@@ -4,13 +4,15 @@
 gateway_project.asgi:application`). Plain Daphne lets Twisted stop at once on SIGTERM and cancel open
 streams; here SIGTERM (or SIGINT) drains first (gateway_project/shutdown.py), and a second signal
 stops at once. Requests Twisted refuses before the application sees them (headers too large, a
-broken request line or header) get the gateway's JSON error instead of a bare 400. TCP and UNIX
+broken request line or header) get the gateway's JSON error instead of a bare 400, and a body over
+MAX_REQUEST_BYTES gets its 413 before it is read (Twisted would spool it to a temporary file). TCP and UNIX
 endpoints listen with a backlog of LISTEN_BACKLOG connections unless their description sets one.
 """
 from __future__ import annotations
 
 import signal
 import sys
+from io import BytesIO
 
 import orjson
 from daphne.cli import CommandLineInterface
@@ -18,6 +20,7 @@ from daphne.server import Server
 from twisted.internet import reactor
 from twisted.web import http
 
+from infra.hotsettings import hot
 from infra.env import envfloat
 
 from .shutdown import drain, graceful
@@ -32,6 +35,25 @@ def with_backlog(endpoint: str) -> str:
     return endpoint
 
 
+class _BoundedBody(BytesIO):
+    """A request body kept in memory up to the limit: past it, `refuse` is called once and nothing more is kept.
+
+    Twisted would spool any body over 100 KB (or of unknown length) to a temporary file."""
+
+    def __init__(self, limit: int, refuse):
+        super().__init__()
+        self.limit, self.refuse, self.refused = limit, refuse, False
+
+    def write(self, data: bytes) -> int:
+        if self.refused:
+            return len(data)
+        if self.tell() + len(data) > self.limit:
+            self.refused = True
+            self.refuse()
+            return len(data)
+        return super().write(data)
+
+
 def _http_error(status: int, reason: str, code: str, message: str) -> bytes:
     """A whole HTTP/1.1 response carrying the gateway's JSON error; the connection closes after it."""
     body = orjson.dumps({"error": {"message": message, "type": "invalid_request_error", "code": code}})
@@ -42,6 +64,25 @@ def _http_error(status: int, reason: str, code: str, message: str) -> bytes:
 
 class JsonErrorChannel(http.HTTPChannel):
     """Twisted's HTTP/1.1 channel, answering the requests it refuses itself with JSON errors."""
+
+    def allHeadersReceived(self):
+        """Refuse a body over MAX_REQUEST_BYTES by its declared length before reading it, or once it passes the limit."""
+        limit = hot.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and self.length is not None and self.length > limit:
+            return self._body_too_large(limit)
+        super().allHeadersReceived()
+        if limit is not None:
+            request = self.requests[-1]
+            request.content.close()
+            request.content = _BoundedBody(limit, lambda: self._body_too_large(limit))
+
+    def _body_too_large(self, limit: int) -> None:
+        if getattr(self, "_refused_body", False):
+            return
+        self._refused_body = True
+        message = f"Request body is larger than {limit} bytes."
+        self.transport.write(_http_error(413, "Content Too Large", "request_too_large", message))
+        self.loseConnection()
 
     def _too_large(self) -> None:
         message = (f"Request line and headers must stay under {self.totalHeadersSize} bytes"

@@ -2,6 +2,7 @@
 import os
 import sys
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +48,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "channels",
     "django_prometheus",
+    "axes",  # admin login lockout (README, "Security")
+    # The audit trail (README, "Security"); `infra.audit` after `auditlog`, whose admin it replaces.
+    "auditlog",
+    "infra.audit",
     "tenants",
     "providers",
     "usage",
@@ -62,10 +67,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Admin changes are audited as the logged-in user's (after AuthenticationMiddleware, which sets the user); it
+    # does not run on the API: api_asgi.api_middleware() keeps only the API's own.
+    "infra.audit.actors.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a login refused by the lockout into its 429 page; not on the API either.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# First, so a locked-out user and address is refused before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 ROOT_URLCONF = "gateway_project.urls"
 ASGI_APPLICATION = "gateway_project.asgi.application"
@@ -167,6 +180,20 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Request bodies: ../shared/INTERFACE.md's default limit is 10 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 
+# Admin login lockout (django-axes): AXES_FAILURE_LIMIT failed logins for one username from one address lock
+# that pair (not the user everywhere, which anyone could do to the admin; not the address, which a whole office
+# or an untrusted proxy shares) for AXES_COOLOFF_MINUTES (0: until a superuser deletes the access attempt).
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15)) or None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "infra.audit.actors.client_ip"  # the client as the gateway sees it, TRUSTED_PROXY honoured
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+
+# Audit trail (django-auditlog): the models it covers and the fields it never holds are in infra/audit/apps.py.
+AUDITLOG_STORE_JSON_CHANGES = True  # before/after as JSON values, not their text
+AUDITLOG_USE_FK_STRING_REPRESENTATION = True  # "replaced_by: gw-AbCdEfGh…", not a row id
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
@@ -243,6 +270,8 @@ LOGGING = {
         # httpx logs every upstream call at INFO; the request log already says what matters.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # axes tells every start and step at INFO; failed logins and lockouts still show, as warnings.
+        "axes": {"level": "WARNING"},
         # One JSON line per request (infra/logs.py); REQUEST_LOG=0 silences it.
         "gateway.requests": {
             "handlers": ["stdout_json"],

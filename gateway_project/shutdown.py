@@ -80,6 +80,7 @@ class Drain:
             self.cut.set()
             await self._settle(_CUT_GRACE)
         await asyncio.to_thread(flush_ledger)
+        await close_provider_connections()
         stop()
 
     async def _settle(self, seconds: float) -> None:
@@ -118,6 +119,16 @@ def release_memory() -> None:
     gc.collect()
     if _trim is not None:
         _trim(0)
+
+
+async def close_provider_connections() -> None:
+    """Close the pooled provider connections, so providers see them end rather than reset."""
+    from providers import http
+
+    try:
+        await http.close_all()
+    except Exception:
+        log.warning("closing provider connections at shutdown failed", exc_info=True)
 
 
 def flush_ledger() -> None:

@@ -1,28 +1,44 @@
-"""One long-lived, pipelined Redis connection per event loop for the scripts SharedRedis runs.
+"""The wire to Redis for the gateway's pipelined calls (infra/sharedredis.py): one `send(commands, done)`.
 
-Why: profiled under load (py-spy), redis-py's Pipeline.execute machinery (the Pipeline object,
-pool get/release, the Retry wrapper, a task per batch) was ~15% of the event loop's CPU per
-request. Here a batch is packed by hand into one transport.write, hiredis parses the replies and
-a callback per batch receives them in order: no pool, no task, any number of batches in flight.
+RedisPipe is ours: one long-lived, pipelined connection per event loop. It replaces redis-py's
+Pipeline for the scripts and commands on the request path: profiled under load (py-spy), redis-py's
+Pipeline.execute machinery (the Pipeline object, pool get/release, the Retry wrapper, a task per
+batch) was ~15% of the event loop's CPU per request, and redis-py fell from 8.0% of the profile to
+0.3% once this served the scripts (bench/README.md, "What changed"). Here a batch is packed by hand
+into one transport.write, hiredis parses the replies and a callback per batch receives them in
+order: no pool, no task, any number of batches in flight.
+
+What it does not cover, on purpose: RESP3, pub/sub, cluster and sentinel, retries (the callers fall
+back instead), and URL options other than user, password, database and TLS (`rediss://` with
+redis-py's `ssl_*` query options, read by redis-py's own code so one URL means the same to every
+client). A URL with any other option gets RedisPyPipe: redis-py's connection pool behind the same
+`send`, a task and a pooled connection per batch, every option redis-py knows.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
-import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import hiredis
 from redis._parsers import BaseParser
-from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
-from redis.exceptions import ConnectionError as RedisConnectionError, DataError, TimeoutError as RedisTimeoutError
+from redis.asyncio.connection import ConnectionPool, SSLConnection, UnixDomainSocketConnection, parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError, DataError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # Receives a batch's replies in order (error replies as exception objects), or why none came.
 Done = Callable[[list[Any] | BaseException], None]
 _MORE = object()  # hiredis: no complete reply buffered yet (None is a reply: nil)
+# The TLS options of redis-py's SSLConnection that a `rediss://` URL may carry in its query.
+_TLS_OPTIONS = frozenset({
+    "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_data", "ssl_ca_path", "ssl_check_hostname",
+    "ssl_min_version", "ssl_ciphers", "ssl_password", "ssl_include_verify_flags", "ssl_exclude_verify_flags",
+})
 
 
 def _encode(value: object) -> bytes:
@@ -161,15 +177,15 @@ class RedisPipe:
     """The Redis at one URL for one event loop: connects on first use, and again after a failure."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, address: dict[str, Any], hello: list[bytes],
-                 connect_timeout: float, timeout: float) -> None:
-        self._loop, self._address, self._hello = loop, address, hello
+                 connect_timeout: float, timeout: float, tls: Any = None) -> None:
+        self._loop, self._address, self._hello, self._tls = loop, address, hello, tls
         self._connect_timeout, self._timeout = connect_timeout, timeout
         self._conn: _Connection | None = None
 
     @classmethod
     def from_url(cls, url: str, loop: asyncio.AbstractEventLoop, connect_timeout: float,
                  timeout: float) -> RedisPipe | None:
-        """None for a URL this does not handle (options in its query): redis-py serves those."""
+        """None for a URL this does not handle (options in its query other than TLS ones): redis-py serves those."""
         options = parse_url(url)
         kind = options.pop("connection_class", None)
         user, password, db = options.pop("username", None), options.pop("password", None), options.pop("db", 0)
@@ -177,15 +193,18 @@ class RedisPipe:
         if db:
             hello.append(command(b"SELECT", db))
         address: dict[str, Any] = {}
+        tls = None
         if kind is UnixDomainSocketConnection:
             address["path"] = options.pop("path")
         elif kind in (None, SSLConnection):
             address["host"], address["port"] = options.pop("host", "localhost"), options.pop("port", 6379)
             if kind is SSLConnection:
-                address["ssl"] = ssl.create_default_context()
+                # redis-py's own defaults and reading of the ssl_* options (certificate required, host
+                # name checked); its context is built on connecting, so a bad CA file fails like a refused connection.
+                tls = SSLConnection(**{name: options.pop(name) for name in _TLS_OPTIONS & options.keys()}).ssl_context
         if options or not address:
             return None
-        return cls(loop, address, hello, connect_timeout, timeout)
+        return cls(loop, address, hello, connect_timeout, timeout, tls)
 
     def send(self, commands: list[bytes], done: Done) -> None:
         """Write the commands at once; `done` gets their replies (or an exception) from the loop."""
@@ -200,6 +219,8 @@ class RedisPipe:
             async with asyncio.timeout(self._connect_timeout):
                 if "path" in self._address:
                     await self._loop.create_unix_connection(lambda: conn, self._address["path"])
+                elif self._tls is not None:
+                    await self._loop.create_connection(lambda: conn, **self._address, ssl=self._tls.get())
                 else:
                     await self._loop.create_connection(lambda: conn, **self._address)
             return
@@ -216,3 +237,65 @@ class RedisPipe:
         if self._conn is not None:
             self._conn.fail(RedisConnectionError("Redis connection closed"))
             self._conn = None
+
+
+class RedisPyPipe:
+    """redis-py's connection pool behind RedisPipe's `send`, for URLs with options RedisPipe does not take."""
+
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop, connect_timeout: float, timeout: float) -> None:
+        self._loop = loop
+        # No retries here: a slow Redis must not slow requests; the callers fall back instead.
+        self._pool = ConnectionPool.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=connect_timeout, retry=Retry(NoBackoff(), 0)
+        )
+        self._tasks: set[asyncio.Task] = set()  # batches in flight, referenced until done
+
+    def send(self, commands: list[bytes], done: Done) -> None:
+        """Write the commands at once on a pooled connection; `done` gets their replies (or an exception)."""
+        task = self._loop.create_task(self._exchange(b"".join(commands), len(commands), done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _exchange(self, packed: bytes, count: int, done: Done) -> None:
+        conn = None
+        try:
+            conn = await self._pool.get_connection()
+            await conn.send_packed_command(packed)
+            replies: list[Any] = []
+            for _ in range(count):
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:  # an error reply, in its place, as RedisPipe gives it
+                    replies.append(exc)
+        except asyncio.CancelledError:
+            done(RedisConnectionError("Redis connection closed"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the callers must hear
+            # An outage leaves the pool's idle connections dead too: drop them, not the next batches.
+            with contextlib.suppress(Exception):
+                await self._pool.disconnect(inuse_connections=False)
+            done(exc if isinstance(exc, RedisError) else RedisConnectionError(f"Error talking to Redis: {exc!r}"))
+        else:
+            done(replies)
+        finally:
+            if conn is not None:
+                await self._pool.release(conn)
+
+    def close(self) -> None:
+        """Fail the batches in flight and drop the pool's connections (unless its loop is closed: then nothing runs)."""
+        if self._loop.is_closed():
+            return
+        for task in list(self._tasks):
+            task.cancel()
+        if asyncio._get_running_loop() is self._loop:
+            task = self._loop.create_task(self._pool.disconnect())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+Pipe = RedisPipe | RedisPyPipe
+
+
+def pipe_for(url: str, loop: asyncio.AbstractEventLoop, connect_timeout: float, timeout: float) -> Pipe:
+    """Ours for the URLs it takes, redis-py's pool behind the same `send` for the rest."""
+    return RedisPipe.from_url(url, loop, connect_timeout, timeout) or RedisPyPipe(url, loop, connect_timeout, timeout)

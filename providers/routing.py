@@ -15,7 +15,7 @@ from infra import telemetry
 from infra.metrics import child
 from infra.errors import GatewayError
 
-from . import adapters, breaker, metrics, tokens, transport
+from . import adapters, breaker, http, metrics, tokens
 from .adapters import common as adapter_common
 from .types import (
     ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Target, UpstreamError, UpstreamRequest,
@@ -46,7 +46,7 @@ class StreamAnswer:
     first_chunks: list[ChatChunk]
     events: AsyncIterator
     parser: object  # the adapter's StreamParser
-    upstream: object  # transport.UpstreamStream, closed by the caller
+    upstream: object  # http.UpstreamStream, closed by the caller
     attempts: list[Attempt] = field(default_factory=list)
     span: trace.Span = trace.INVALID_SPAN  # the attempt's span, ended by the relay with the stream
 
@@ -268,7 +268,7 @@ async def _along(req, targets: tuple[Target, ...], traceparent: str | None, tran
         try:
             built, parse = translate(adapter, req, target)
             upstream = call.prepare(built, traceparent)
-            status, body = await transport.send(target, upstream)
+            status, body = await http.send(target, upstream)
             response = parse(status, body, target)
         except UpstreamError as err:
             attempts.append(call.failed(err))
@@ -317,7 +317,7 @@ async def open_stream(req: ChatRequest, targets: tuple[Target, ...], traceparent
         upstream_stream = None
         try:
             upstream = call.prepare(adapter.build_request(req, target, stream=True), traceparent)
-            upstream_stream = await transport.open_stream(target, upstream)
+            upstream_stream = await http.open_stream(target, upstream)
             chunks, events, parser = await _first_chunks(adapter, target, upstream_stream)
         except UpstreamError as err:
             if upstream_stream is not None:

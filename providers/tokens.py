@@ -10,12 +10,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:  # types imports this module
     from .types import Message
 
 # OpenAI's chat format adds a few tokens per message and per reply.
 PER_MESSAGE = 3
 PER_REPLY = 3
+# The most one image can cost as input, over the providers we route to: OpenAI's high-detail tiles
+# (up to ~1,100 tokens; ~2,500 for patch-based models), Anthropic's ~1,600 at its largest size.
+# Any other non-text part (audio, a file) is bounded by its encoded bytes on top of this.
+IMAGE_TOKENS_BOUND = 3_000
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +64,7 @@ class PromptSize:
     chars: int
     utf8_bytes: int
     overhead: int  # tokens known without counting: the chat format's, those of token arrays
+    media_bound: int = 0  # images and other non-text parts, at their most: for the upper bound only
 
     def estimate(self) -> int:
         """OpenAI's rate-limit estimate: characters / 4, rounded up, plus the per-message tokens."""
@@ -65,14 +72,33 @@ class PromptSize:
 
     def upper_bound(self) -> int:
         """Never below the real count: every o200k token is at least one byte of the text."""
-        return self.utf8_bytes + self.overhead
+        return self.utf8_bytes + self.overhead + self.media_bound
+
+
+def _media_bound(content: Any) -> int:
+    """Tokens the non-text parts of a message's content may cost, at most."""
+    if not isinstance(content, list):
+        return 0
+    bound = 0
+    for part in content:
+        if isinstance(part, dict) and not isinstance(part.get("text"), str):
+            bound += IMAGE_TOKENS_BOUND
+            if part.get("type") not in ("image_url", "image"):
+                bound += len(orjson.dumps(part))
+    return bound
+
+
+def tools_upper_bound(tools: tuple[dict, ...] | None) -> int:
+    """Tool definitions reach the model as prompt text: never more tokens than their JSON's bytes."""
+    return len(orjson.dumps(list(tools))) if tools else 0
 
 
 def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
-    """The prompt's size in characters and bytes: one pass over the text, no tokenizer."""
-    chars = size = 0
+    """The prompt's size in characters and bytes, its media bounded apart: one pass over the text, no tokenizer."""
+    chars = size = media = 0
     overhead = PER_REPLY + PER_MESSAGE * len(messages)
     for m in messages:
+        media += _media_bound(m.content)
         texts = [_content_text(m.content)]
         if m.name:
             overhead += 1
@@ -81,7 +107,7 @@ def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
         for text in texts:
             chars += len(text)
             size += len(text) if text.isascii() else len(text.encode())
-    return PromptSize(chars, size, overhead)
+    return PromptSize(chars, size, overhead, media)
 
 
 def measure_inputs(inputs: tuple[str | tuple[int, ...], ...]) -> PromptSize:

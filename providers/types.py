@@ -1,7 +1,7 @@
 """Typed shapes that cross layers: the parsed request, upstream calls, answers, chunks."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -54,7 +54,11 @@ class ChatRequest:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def prompt_size(self) -> PromptSize:
-        return tokens.measure(self.messages)
+        """The messages measured; tool definitions reach the model as prompt text, so they raise the upper bound."""
+        size = tokens.measure(self.messages)
+        if not self.tools:
+            return size
+        return replace(size, media_bound=size.media_bound + tokens.tools_upper_bound(self.tools))
 
     def output_ceiling(self, default: int) -> int:
         """The most output tokens the answer may use: max_tokens (else `default`) for each of n choices."""

@@ -26,17 +26,6 @@ _blocked: dict[str, float] = {}  # address -> time.time() when the block ends
 _local_counts: Counter[tuple[str, int]] = Counter()
 
 
-def client_address(request) -> str:
-    """The caller's address: the socket peer, or the hop our own proxy added when TRUSTED_PROXY is on."""
-    if hot.GATEWAY["TRUSTED_PROXY"]:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        # The rightmost entry is the one our proxy appended; entries left of it come from the client.
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
 def _limit() -> int:
     return settings.GATEWAY["AUTH_FAILURES_PER_MINUTE"]
 

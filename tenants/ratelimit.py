@@ -12,7 +12,6 @@ oldest request in the window stops counting, i.e. until `remaining` next grows.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import threading
 import time
@@ -21,18 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any, Coroutine
 
 from django.conf import settings
-from redis.asyncio import Redis
 
 from infra.errors import GatewayError
-from infra.sharedredis import REDIS_ERRORS, shared_redis
+from infra.sharedredis import NO_REDIS, shared_redis
 from providers.types import Request, Usage
 
 from .principal import Principal
 
-log = logging.getLogger("gateway.ratelimit")
-
 WINDOW_MS = 60_000
 PREFIX = "gw:rl:"
+LOCAL = "rate limits count in this process"  # what serving without Redis means here, for the log
 
 # KEYS: log1, total1, log2, total2, ...  ARGV: now_ms, window_ms, request_id, limit1, cost1, limit2, cost2, ...
 # Returns {retry_ms (0 = admitted), used1, reset_ms1, used2, reset_ms2, ...}.
@@ -172,35 +169,37 @@ class MemoryBackend:
 
 
 class RedisBackend:
-    """CHECK_LUA and SETTLE_LUA on a Redis client: one round trip each."""
-
-    def __init__(self, client: Redis):
-        self.client = client
+    """CHECK_LUA and SETTLE_LUA in Redis, each in the next pipeline; their futures answer NO_REDIS without it."""
 
     @staticmethod
     def _keys(keys: list[str]) -> list[str]:
         return [name for key in keys for name in (PREFIX + key, PREFIX + key + ":sum")]
 
     def submit_check(self, limits: list[Limit], request_id: str, now_ms: int) -> asyncio.Future:
-        """Queue the check for the next pipeline; its future gets CHECK_LUA's raw answer."""
+        """Queue the check for the next pipeline; its future gets CHECK_LUA's raw answer, or NO_REDIS."""
         args: list = [now_ms, WINDOW_MS, request_id]
         for limit in limits:
             args += [limit.limit, limit.cost]
-        return shared_redis.submit(self.client, CHECK_LUA, self._keys([lim.key for lim in limits]), args)
+        return shared_redis.script(CHECK_LUA, self._keys([lim.key for lim in limits]), args, fallback=LOCAL)
 
-    async def check(self, limits: list[Limit], request_id: str, now_ms: int) -> Verdict:
-        return _verdict(await self.submit_check(limits, request_id, now_ms))
+    async def check(self, limits: list[Limit], request_id: str, now_ms: int) -> Verdict | None:
+        """The verdict, or None without Redis."""
+        out = await self.submit_check(limits, request_id, now_ms)
+        return None if out is NO_REDIS else _verdict(out)
 
     def post_settle(self, keys: list[str], request_id: str, old_cost: int, new_cost: int) -> asyncio.Future:
-        """Queue the correction for the next bookkeeping pipeline; nothing needs to wait for it."""
+        """Queue the correction for the next bookkeeping pipeline; nothing needs to wait for it.
+
+        Without Redis it is lost, and harmless: the entry stops counting with the window."""
         args = [f"{old_cost}:{request_id}", f"{new_cost}:{request_id}", new_cost - old_cost]
-        return shared_redis.submit(self.client, SETTLE_LUA, self._keys(keys), args, later=True)
+        return shared_redis.script(SETTLE_LUA, self._keys(keys), args, fallback=LOCAL, later=True)
 
     async def settle(self, keys: list[str], request_id: str, old_cost: int, new_cost: int) -> None:
         await self.post_settle(keys, request_id, old_cost, new_cost)
 
 
 memory = MemoryBackend()
+redis_backend = RedisBackend()
 
 
 @dataclass(slots=True)
@@ -273,28 +272,11 @@ def _verdict(out: list) -> Verdict:
     return Verdict(out[0], tuple(out[1::2]), tuple(out[2::2]))
 
 
-def _start_check(limits: list[Limit], request_id: str, now_ms: int) -> asyncio.Future | None:
-    """The check queued for Redis, or None to count in this process (no Redis, or it is down)."""
-    client = shared_redis.client()
-    if client is None:
-        return None
-    try:
-        return RedisBackend(client).submit_check(limits, request_id, now_ms)
-    except REDIS_ERRORS as exc:
-        shared_redis.failed(exc, "rate limits count in this process")
-        return None
-
-
-async def _check(limits: list[Limit], request_id: str, now_ms: int, started: asyncio.Future | None) -> tuple[Verdict, bool]:
-    if started is not None:
-        try:
-            verdict = _verdict(await started)
-        except REDIS_ERRORS as exc:
-            shared_redis.failed(exc, "rate limits count in this process")
-        else:
-            shared_redis.succeeded()
-            return verdict, True
-    return memory.check(limits, request_id, now_ms), False
+async def _check(limits: list[Limit], request_id: str, now_ms: int, started: asyncio.Future) -> tuple[Verdict, bool]:
+    out = await started
+    if out is NO_REDIS:
+        return memory.check(limits, request_id, now_ms), False
+    return _verdict(out), True
 
 
 def acquire(principal: Principal, req: Request, request_id: str) -> Coroutine[Any, Any, Ticket]:
@@ -304,7 +286,7 @@ def acquire(principal: Principal, req: Request, request_id: str) -> Coroutine[An
     after the other share one pipeline without a task each (completions.admission.admit)."""
     limits = limits_for(principal, req)
     now_ms = int(time.time() * 1000)
-    return _acquired(limits, request_id, now_ms, _start_check(limits, request_id, now_ms) if limits else None)
+    return _acquired(limits, request_id, now_ms, redis_backend.submit_check(limits, request_id, now_ms) if limits else None)
 
 
 async def _acquired(limits: list[Limit], request_id: str, now_ms: int, started: asyncio.Future | None) -> Ticket:
@@ -337,22 +319,4 @@ def _correct(ticket: Ticket, actual: int) -> None:
     if not ticket.shared:
         memory.settle(ticket.token_keys, ticket.request_id, actual - estimate)
         return
-    client = shared_redis.client()
-    if client is None:  # Redis went away since acquire: its entry expires with the window
-        return
-    try:
-        posted = RedisBackend(client).post_settle(ticket.token_keys, ticket.request_id, estimate, actual)
-    except REDIS_ERRORS as exc:  # an argument Redis cannot take
-        shared_redis.failed(exc, "rate limits count in this process")
-        return
-    posted.add_done_callback(_corrected)
-
-
-def _corrected(posted: asyncio.Future) -> None:
-    if posted.cancelled():
-        return
-    exc = posted.exception()
-    if isinstance(exc, REDIS_ERRORS):
-        shared_redis.failed(exc, "rate limits count in this process")
-    elif exc is not None:
-        log.warning("rate limits: a token correction failed", exc_info=exc)
+    redis_backend.post_settle(ticket.token_keys, ticket.request_id, estimate, actual)

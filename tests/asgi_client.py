@@ -135,8 +135,19 @@ def _with_headers(response, headers: list[tuple[str, str]]):
 
 
 class ASGIClient(AsyncClient):
-    """AsyncClient whose requests are served by the production ASGI application."""
+    """AsyncClient whose requests are served by the production ASGI application.
+
+    The application enforces CSRF on the admin, as in production; the client sends a matching
+    cookie and header, as a browser with the admin's form would (Django's own test handler skips the check)."""
+
+    CSRF_TOKEN = "t" * 32
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.handler = ASGIAppHandler(application())
+        self.cookies["csrftoken"] = self.CSRF_TOKEN
+
+    def _base_scope(self, **request):
+        scope = super()._base_scope(**request)
+        scope["headers"].append((b"x-csrftoken", self.CSRF_TOKEN.encode()))
+        return scope

@@ -1,4 +1,4 @@
-"""Real gateway processes for end-to-end tests: Daphne serving the app on a free port."""
+"""Real gateway processes for end-to-end tests: Daphne (or Granian) serving the app on a free port."""
 from __future__ import annotations
 
 import os
@@ -13,6 +13,9 @@ import httpx
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# The serving commands of ../shared/INTERFACE.md "Serving": plain, graceful, production.
+SERVING_COMMANDS = ("daphne", "gateway_project.serve", "granian")
+GRACEFUL = "gateway_project.serve"
 
 
 def free_port() -> int:

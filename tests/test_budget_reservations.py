@@ -1,18 +1,21 @@
 """Hard budgets reserve a request's maximum cost atomically (Redis, or the database) and settle after."""
 import asyncio
+from datetime import datetime, timezone
 from decimal import ROUND_DOWN, Decimal
 
+import orjson
 import pytest
 from asgiref.sync import sync_to_async
 
 from infra.errors import GatewayError
 from providers.types import ChatRequest, Message, Target
 from tenants.auth import load_principal
-from usage import budget
+from usage import budget, ledger
 from usage.cost import to_pico
 
 from .conftest import make_tenant
 from .test_alerts_fire_once import spend, write
+from .test_cancel_during_admission_releases import held_now
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,7 +108,8 @@ async def test_it_counts_what_the_ledger_already_holds_this_month(backend):
 async def test_a_stuck_reservation_heals_at_the_next_resync(backend, settings):
     settings.GATEWAY = {**settings.GATEWAY, "BUDGET_RESYNC_SECONDS": 1}
     principal = await principal_with(one_reservation())
-    await budget.reserve(principal, REQ, TARGETS)  # never settled: its process died
+    await budget.reserve(principal, REQ, TARGETS)  # never settled: its process died...
+    budget._outstanding.clear()  # ...and with it what that process knew it held
     with pytest.raises(GatewayError):
         await budget.reserve(principal, REQ, TARGETS)
     await asyncio.sleep(2.1)
@@ -123,3 +127,43 @@ async def test_it_falls_back_to_the_database_when_redis_is_unreachable(settings)
     assert held.backend == "database" and held.pico == to_pico(budget.max_cost(REQ, TARGETS))
     with pytest.raises(GatewayError):
         await budget.reserve(principal, REQ, TARGETS)
+
+
+async def test_a_resync_counts_unwritten_usage_and_reservations_and_keeps_their_settlements(backend, settings):
+    """What a reseed from the ledger alone would lose: rows still queued, reservations held, their settlements."""
+    settings.GATEWAY = {**settings.GATEWAY, "BUDGET_RESYNC_SECONDS": 1}
+    tk = await sync_to_async(make_tenant)("acme", monthly_budget_usd=Decimal("1"), budget_is_hard=True)
+    principal = await sync_to_async(load_principal)(tk.key.digest)
+    queued = spend(tk, "0.4")  # answered, its row still in this process's queue
+    ledger.record(queued)
+    held = await budget.reserve(principal, REQ, TARGETS)  # a request in flight
+    await asyncio.sleep(1.1)  # the counter goes stale: the next reservation reseeds it
+    second = await budget.reserve(principal, REQ, TARGETS)
+    budget.settle(held, Decimal("0.5"))  # the request in flight ends after the reseed
+    budget.settle(second, Decimal(0))
+    await budget.settled()
+    # The counter holds the queued 0.4 and the in-flight request's 0.5, settled after the reseed.
+    month = budget.month_start(datetime.now(timezone.utc))
+    assert await held_now(backend, principal.tenant_id, month) == Decimal("0.9")
+    ledger.discard()
+
+
+def test_images_and_tools_raise_the_bound_conservatively():
+    from providers import tokens
+
+    image = {"type": "image_url", "image_url": {"url": "https://example.test/cat.png"}}
+    with_image = ChatRequest("m", (Message("user", [{"type": "text", "text": "hello there"}, image]),), max_tokens=1000)
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    with_tool = ChatRequest("m", REQ.messages, max_tokens=1000, tools=(tool,))
+    price = Decimal("3.333333") / 1_000_000
+    assert budget.max_cost(with_image, TARGETS) - budget.max_cost(REQ, TARGETS) >= tokens.IMAGE_TOKENS_BOUND * price
+    assert budget.max_cost(with_tool, TARGETS) - budget.max_cost(REQ, TARGETS) >= len(orjson.dumps([tool])) * price
+
+
+async def test_a_request_started_in_the_last_second_of_a_month_reserves_in_that_month(backend):
+    principal = await principal_with("5")
+    last_second = datetime(2026, 11, 30, 23, 59, 59, 999_000, tzinfo=timezone.utc)
+    held = await budget.reserve(principal, REQ, TARGETS, last_second)
+    assert held.month.isoformat() == "2026-11-01"
+    budget.settle(held, Decimal(0))
+    await budget.settled()

@@ -4,7 +4,9 @@ from decimal import Decimal
 
 import orjson
 import pytest
+import redis.asyncio
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from completions import pipeline
 from completions.chat import CHAT
@@ -19,10 +21,9 @@ from .conftest import chat_body, make_tenant
 async def held_now(backend: str, tenant_id: int, month) -> Decimal:
     """Spent plus reserved in the tenant's counter, where the backend keeps it."""
     if backend == "redis":
-        from infra.sharedredis import shared_redis
-
-        raw = await shared_redis.client().hgetall(budget._key(tenant_id, month))
-        return Decimal(int(raw[b"u"])) + Decimal(int(raw[b"p"])) / budget.MICRO
+        async with redis.asyncio.Redis.from_url(settings.REDIS_URL) as client:
+            raw = await client.hgetall(budget._key(tenant_id, month))
+        return budget.from_pico(int(raw[b"u"]) * budget.MICRO + int(raw[b"p"]))  # micro-dollars and a picodollar rest
     row = await BudgetCounter.objects.aget(tenant_id=tenant_id, month=month)
     return row.amount_usd
 

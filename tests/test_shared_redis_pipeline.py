@@ -3,6 +3,7 @@ import asyncio
 import os
 
 import pytest
+import redis.asyncio
 from redis.exceptions import ResponseError
 
 from infra import redispipe, sharedredis
@@ -22,8 +23,11 @@ async def shared():
 
 @pytest.fixture
 async def client(settings, shared):
+    """A redis-py client of the same Redis, beside the shared pipe."""
     settings.REDIS_URL = os.environ["REDIS_URL"]
-    return shared.client()
+    shared.pipe()
+    async with redis.asyncio.Redis.from_url(os.environ["REDIS_URL"]) as client:
+        yield client
 
 
 @pytest.fixture
@@ -41,28 +45,28 @@ def pipelines(monkeypatch):
 
 
 async def test_calls_of_one_turn_go_in_one_pipeline_and_get_their_own_answers(shared, client, pipelines):
-    answers = await asyncio.gather(*(shared.run(client, ECHO, [], [i]) for i in range(20)))
+    answers = await asyncio.gather(*(shared.run(ECHO, [], [i]) for i in range(20)))
     assert answers == [str(i).encode() for i in range(20)]
     assert pipelines[-1] == 20
 
 
 async def test_a_script_redis_lost_is_loaded_again(shared, client, pipelines):
-    await shared.run(client, ECHO, [], ["before"])
+    await shared.run(ECHO, [], ["before"])
     await client.script_flush()
-    assert await shared.run(client, ECHO, [], ["after"]) == b"after"
+    assert await shared.run(ECHO, [], ["after"]) == b"after"
     assert pipelines[-2:] == [1, 2]  # NOSCRIPT, then SCRIPT LOAD and the same call once more
 
 
 async def test_an_error_reaches_only_its_caller(shared, client):
-    results = await asyncio.gather(*(shared.run(client, FAIL_ODD, [], [i]) for i in range(4)),
+    results = await asyncio.gather(*(shared.run(FAIL_ODD, [], [i]) for i in range(4)),
                                    return_exceptions=True)
     assert results[0] == b"0" and results[2] == b"2"
     assert all(isinstance(results[i], ResponseError) for i in (1, 3))
 
 
 async def test_a_cancelled_caller_does_not_stop_the_others(shared, client):
-    first = asyncio.ensure_future(shared.run(client, ECHO, [], ["gone"]))
-    second = asyncio.ensure_future(shared.run(client, ECHO, [], ["here"]))
+    first = asyncio.ensure_future(shared.run(ECHO, [], ["gone"]))
+    second = asyncio.ensure_future(shared.run(ECHO, [], ["here"]))
     await asyncio.sleep(0)
     first.cancel()
     assert await second == b"here"
@@ -71,8 +75,8 @@ async def test_a_cancelled_caller_does_not_stop_the_others(shared, client):
 
 
 async def test_bookkeeping_calls_of_a_short_while_share_one_later_pipeline(shared, client, pipelines):
-    first = asyncio.ensure_future(shared.run(client, ECHO, [], ["a"], later=True))
+    first = asyncio.ensure_future(shared.run(ECHO, [], ["a"], later=True))
     await asyncio.sleep(sharedredis.LATER_SECONDS / 4)  # other loop turns, same window
-    second = asyncio.ensure_future(shared.run(client, ECHO, [], ["b"], later=True))
+    second = asyncio.ensure_future(shared.run(ECHO, [], ["b"], later=True))
     assert (await first, await second) == (b"a", b"b")
     assert pipelines == [2]

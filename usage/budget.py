@@ -26,14 +26,16 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
 from infra.errors import GatewayError
-from infra.sharedredis import REDIS_ERRORS, shared_redis
+from infra.sharedredis import NO_REDIS, shared_redis
 from providers.types import Request, Target
 from tenants.principal import Principal
 
+from . import ledger
 from .cost import cost_usd, from_pico, to_pico
 
 log = logging.getLogger("gateway.budget")
 
+DATABASE = "budgets count in the database"  # what serving without Redis means here, for the log
 MICRO = 1_000_000  # the Redis counter keeps whole micro-dollars and a picodollar remainder below one
 
 _ADD = """
@@ -104,11 +106,36 @@ def month_spend(tenant_id: int, month: date) -> Decimal:
 
 
 def max_cost(req: Request, targets: tuple[Target, ...]) -> Decimal:
-    """The most a request can cost: its prompt (bounded by its bytes) and max_tokens at the chain's highest prices."""
+    """The most a request can cost: its prompt (bounded by its bytes, images and tool definitions included) and
+    max_tokens at the chain's highest prices."""
     completion = req.output_ceiling(settings.GATEWAY["BUDGET_DEFAULT_MAX_TOKENS"])
     in_price = max((t.input_price_per_mtok for t in targets), default=Decimal(0))
     out_price = max((t.output_price_per_mtok for t in targets), default=Decimal(0))
     return cost_usd(req.prompt_size().upper_bound(), completion, in_price, out_price)
+
+
+# Reservations granted in this process and not settled yet: a reseed counts them and carries them over.
+_outstanding: dict[int, Reservation] = {}
+
+
+def _held_now(tenant_id: int, month: date, backend: str) -> list[Reservation]:
+    return [r for r in list(_outstanding.values())
+            if (r.tenant_id, r.month, r.backend) == (tenant_id, month, backend) and not r.settled]
+
+
+def _carry_over(held: list[Reservation], generation: str) -> None:
+    """Reservations counted in a new seed settle against it: their settlements are not lost to the reseed."""
+    for reservation in held:
+        reservation.generation = generation
+
+
+def seed_spend(tenant_id: int, month: date) -> Decimal:
+    """The month's spend as a reseed counts it: the ledger's rows plus this process's entries not written yet.
+
+    Read with the ledger's writes held, so no batch is in neither place; one being written is waited for."""
+    start, end = _bounds(month)
+    with ledger.writes_held():
+        return month_spend(tenant_id, month) + ledger.unwritten_cost(tenant_id, start, end)
 
 
 def budget_exceeded(month: date) -> GatewayError:
@@ -119,14 +146,22 @@ def budget_exceeded(month: date) -> GatewayError:
     )
 
 
-def reserve(principal: Principal, req: Request, targets: tuple[Target, ...]) -> Coroutine[Any, Any, Reservation | None]:
+def budget_unavailable(month: date) -> GatewayError:
+    return GatewayError(
+        429, "budget_exceeded", "This tenant's budget cannot be checked right now; try again shortly.",
+        code="budget_unavailable", headers={"Retry-After": "5"},
+    )
+
+
+def reserve(principal: Principal, req: Request, targets: tuple[Target, ...],
+            at: datetime | None = None) -> Coroutine[Any, Any, Reservation | None]:
     """Reserve the request's maximum cost against a hard budget; raise budget_exceeded when spent. Await the result.
 
     The Redis script is queued before this returns, so a reservation and a rate-limit check started
     one after the other share one pipeline without a task each (completions.admission.admit)."""
     if principal.monthly_budget_usd is None or not principal.budget_is_hard:
         return _no_reservation()
-    month = month_start(datetime.now(timezone.utc))
+    month = month_start(at or datetime.now(timezone.utc))  # the month the request started in, as its ledger row
     amount, budget = to_pico(max_cost(req, targets)), to_pico(principal.monthly_budget_usd)
     return _reserved(principal, month, amount, budget, _start_reserve(principal.tenant_id, month, amount, budget))
 
@@ -139,37 +174,29 @@ async def _reserved(principal: Principal, month: date, amount: int, budget: int,
     try:
         granted, reservation = await _reserve(principal.tenant_id, month, amount, budget, started)
     except Exception:
-        # Neither Redis nor the database answers: keep serving, as the rest of the gateway does.
-        log.error("budget state unreachable; admitting tenant %s unchecked", principal.tenant_slug, exc_info=True)
-        return None
+        # Neither Redis nor the database can confirm the spend: a hard budget refuses rather than admit blind.
+        log.error("budget state unreachable; refusing tenant %s (hard budget)", principal.tenant_slug, exc_info=True)
+        raise budget_unavailable(month) from None
     if not granted:
         raise budget_exceeded(month)
+    _outstanding[id(reservation)] = reservation
     return reservation
 
 
-def _start_reserve(tenant_id: int, month: date, amount: int, budget: int) -> tuple[object, asyncio.Future] | None:
-    """The Redis client and the reservation script queued on it, or None to use the database."""
-    client = shared_redis.client()
-    if client is None:
-        return None
+def _start_reserve(tenant_id: int, month: date, amount: int, budget: int) -> asyncio.Future:
+    """The reservation script queued for Redis; it answers NO_REDIS when the database must count."""
+    return shared_redis.script(_RESERVE, [_key(tenant_id, month)], _halves(amount) + _halves(budget), fallback=DATABASE)
+
+
+async def _reserve(tenant_id: int, month: date, amount: int, budget: int, started: asyncio.Future) -> tuple[bool, Reservation]:
     try:
-        return client, shared_redis.submit(client, _RESERVE, [_key(tenant_id, month)], _halves(amount) + _halves(budget))
-    except REDIS_ERRORS as exc:
-        shared_redis.failed(exc, "budgets count in the database")
-        return None
-
-
-async def _reserve(tenant_id: int, month: date, amount: int, budget: int,
-                   started: tuple[object, asyncio.Future] | None) -> tuple[bool, Reservation]:
-    if started is not None:
-        client, first = started
-        try:
-            granted, generation = await _redis_reserve(client, tenant_id, month, amount, budget, first)
-            return granted, Reservation(tenant_id, month, amount, "redis", generation)
-        except REDIS_ERRORS as exc:
-            shared_redis.failed(exc, "budgets count in the database")
-        except Exception:
-            log.warning("budget: could not use the Redis counter; using the database counter", exc_info=True)
+        answer = await _redis_reserve(tenant_id, month, amount, budget, started)
+    except Exception:
+        log.warning("budget: could not use the Redis counter; using the database counter", exc_info=True)
+        answer = None
+    if answer is not None:
+        granted, generation = answer
+        return granted, Reservation(tenant_id, month, amount, "redis", generation)
     reserving = asyncio.ensure_future(sync_to_async(_db_reserve, thread_sensitive=False)(
         tenant_id, month, from_pico(amount), from_pico(budget)
     ))
@@ -186,7 +213,7 @@ def _release_late(held: Reservation, answer: asyncio.Future) -> None:
 
     Shielded answers arrive after the cancel; without this, a granted reservation would hold budget
     until the next reseed."""
-    if answer.cancelled() or answer.exception() is not None:
+    if answer.cancelled() or answer.exception() is not None or answer.result() is NO_REDIS:
         return
     granted, generation = answer.result()
     if granted == 1 or granted is True:
@@ -199,30 +226,15 @@ def settle(reservation: Reservation | None, cost: Decimal) -> None:
     if reservation is None or reservation.settled:
         return
     reservation.settled = True
+    _outstanding.pop(id(reservation), None)
     delta = to_pico(cost) - reservation.pico
     if not delta:
         return
     if reservation.backend == "redis" and asyncio._get_running_loop() is not None:
         # Queued for the next bookkeeping pipeline: no task per request.
-        try:
-            posted = _post_settle(reservation, delta)
-        except Exception:  # noqa: BLE001 - as _apply: the next reseed corrects the counter
-            _not_settled(reservation, delta)
-            return
-        if posted is not None:
-            posted.add_done_callback(functools.partial(_posted, reservation, delta))
+        _post_settle(reservation, delta)
         return
     _spawn(_apply(reservation, delta))
-
-
-def _posted(res: Reservation, delta: int, posted: asyncio.Future) -> None:
-    if not posted.cancelled() and posted.exception() is not None:
-        _not_settled(res, delta, posted.exception())
-
-
-def _not_settled(res: Reservation, delta: int, exc: BaseException | bool = True) -> None:
-    # The next reseed from the ledger corrects the counter.
-    log.warning("budget: could not settle %s for tenant %s", from_pico(delta), res.tenant_id, exc_info=exc)
 
 
 _tasks: set[asyncio.Task] = set()
@@ -268,35 +280,43 @@ def _halves(pico: int) -> list[int]:
     return [hi, lo]
 
 
-async def _redis_reserve(client, tenant_id: int, month: date, amount: int, budget: int,
-                         first: asyncio.Future) -> tuple[bool, str]:
-    """`first`: the reservation script already queued; a counter to seed from the ledger runs it once more."""
+async def _redis_reserve(tenant_id: int, month: date, amount: int, budget: int,
+                         first: asyncio.Future) -> tuple[bool, str] | None:
+    """`first`: the reservation script already queued; a counter to seed from the ledger runs it once more.
+
+    None without Redis: the database counts."""
     key, args = _key(tenant_id, month), _halves(amount) + _halves(budget)
     try:
-        granted, generation = await asyncio.shield(first)  # a cancel must not lose the answer: it may hold budget
+        answer = await asyncio.shield(first)  # a cancel must not lose the answer: it may hold budget
     except asyncio.CancelledError:
         first.add_done_callback(functools.partial(_release_late, Reservation(tenant_id, month, amount, "redis", "")))
         raise
+    if answer is NO_REDIS:
+        return None
+    granted, generation = answer
     if granted == -1:
-        spent = await sync_to_async(month_spend, thread_sensitive=False)(tenant_id, month)
-        seed = _halves(to_pico(spent)) + [uuid.uuid4().hex[:12], settings.GATEWAY["BUDGET_RESYNC_SECONDS"]]
-        granted, generation = await shared_redis.run(client, _RESERVE, [key], args + seed)
+        held = _held_now(tenant_id, month, "redis")
+        spent = await sync_to_async(seed_spend, thread_sensitive=False)(tenant_id, month)
+        ours = uuid.uuid4().hex[:12]
+        seed = _halves(to_pico(spent + sum(from_pico(r.pico) for r in held))) + [ours, settings.GATEWAY["BUDGET_RESYNC_SECONDS"]]
+        answer = await shared_redis.script(_RESERVE, [key], args + seed, fallback=DATABASE)
+        if answer is NO_REDIS:
+            return None
+        granted, generation = answer
+        if (generation.decode() if isinstance(generation, bytes) else str(generation)) == ours:
+            _carry_over(held, ours)
     return granted == 1, generation.decode() if isinstance(generation, bytes) else str(generation)
 
 
-def _post_settle(res: Reservation, delta: int) -> asyncio.Future | None:
-    """Queue the settlement for the next bookkeeping pipeline; None when Redis is down (the next reseed corrects)."""
-    client = shared_redis.client()
-    if client is None:
-        return None
+def _post_settle(res: Reservation, delta: int) -> asyncio.Future:
+    """Queue the settlement for the next bookkeeping pipeline; it answers NO_REDIS when Redis did not take it
+    (the next reseed from the ledger corrects the counter)."""
     args = _halves(delta) + [res.generation]
-    return shared_redis.submit(client, _SETTLE, [_key(res.tenant_id, res.month)], args, later=True)
+    return shared_redis.script(_SETTLE, [_key(res.tenant_id, res.month)], args, fallback=DATABASE, later=True)
 
 
 async def _redis_settle(res: Reservation, delta: int) -> None:
-    posted = _post_settle(res, delta)
-    if posted is not None:
-        await posted
+    await _post_settle(res, delta)
 
 
 # Database.
@@ -311,15 +331,19 @@ def _db_counter(tenant_id: int, month: date):
         try:
             with transaction.atomic():
                 return BudgetCounter.objects.create(
-                    tenant_id=tenant_id, month=month, amount_usd=month_spend(tenant_id, month), seeded_at=now
+                    tenant_id=tenant_id, month=month, amount_usd=seed_spend(tenant_id, month), seeded_at=now
                 )
         except IntegrityError:  # another process seeded it first
             return BudgetCounter.objects.get(tenant_id=tenant_id, month=month)
     if (now - row.seeded_at).total_seconds() > settings.GATEWAY["BUDGET_RESYNC_SECONDS"]:
-        BudgetCounter.objects.filter(pk=row.pk, generation=row.generation).update(
-            amount_usd=month_spend(tenant_id, month), seeded_at=now, generation=F("generation") + 1
+        held = _held_now(tenant_id, month, "database")
+        seed = seed_spend(tenant_id, month) + sum((from_pico(r.pico) for r in held), Decimal(0))
+        reseeded = BudgetCounter.objects.filter(pk=row.pk, generation=row.generation).update(
+            amount_usd=seed, seeded_at=now, generation=F("generation") + 1
         )
         row.refresh_from_db()
+        if reseeded:
+            _carry_over(held, str(row.generation))
     return row
 
 

@@ -79,6 +79,16 @@ def pending() -> int:
     return len(_queue)
 
 
+def writes_held():
+    """Hold the writer between batches (a budget reseed reads the queue and the table as one)."""
+    return _flush_lock
+
+
+def unwritten_cost(tenant_id: int, start, end) -> Decimal:
+    """What this process has queued for the tenant in [start, end) and not written yet; call with writes_held()."""
+    return sum((e.cost_usd for e in list(_queue) if e.tenant_id == tenant_id and start <= e.created_at < end), Decimal(0))
+
+
 def discard() -> None:
     """Drop everything queued, and what alerts remember of tenants' spend (tests only)."""
     from . import alerts

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from infra.errors import GatewayError, bad_request, error_response, method_not_allowed
 from tenants.auth import authenticate
-from tenants.bruteforce import client_address
+from infra.clients import client_address
 from tenants.principal import Principal
 
 from . import exports, reports
