@@ -1,4 +1,4 @@
-"""The API's ASGI application: chat completions in raw ASGI, the rest of /v1/ through a short async middleware stack.
+"""The API's ASGI application: the pipeline's endpoints in raw ASGI, the rest of /v1/ through a short async middleware stack.
 
 Django's full stack runs every MiddlewareMixin hook through `sync_to_async` (a thread hop per hook
 per request, about half the CPU of a request in bench/README.md). The API needs none of the
@@ -30,6 +30,7 @@ from infra.clients import client_address
 
 from . import pipeline
 from .chat import CHAT
+from .embeddings import EMBEDDINGS
 from .context import Reply
 from .endpoint import Endpoint
 from .messages import MESSAGES
@@ -39,7 +40,9 @@ log = logging.getLogger("gateway.errors")
 
 CHAT_PATH = "/v1/chat/completions"
 # The endpoints on the one pipeline, served in raw ASGI: each only translates its wire shape.
-ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: CHAT, "/v1/messages": MESSAGES, "/v1/responses": RESPONSES}
+ENDPOINTS: dict[str, Endpoint] = {
+    CHAT_PATH: CHAT, "/v1/embeddings": EMBEDDINGS, "/v1/messages": MESSAGES, "/v1/responses": RESPONSES,
+}
 
 
 def is_api(path: str) -> bool:

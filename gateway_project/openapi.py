@@ -41,6 +41,7 @@ def _errors(*statuses: str, schema: str = "Error") -> dict:
 
 
 _NULLABLE_STRING = {"type": "string", "nullable": True}
+_TOKEN = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 
 _SCHEMAS = {
     "Error": {
@@ -104,6 +105,50 @@ _SCHEMAS = {
             "model": {"type": "string"},
             "choices": {"type": "array", "items": {"type": "object"}},
             "usage": _ref("TokenUsage"),
+        },
+    },
+    "EmbeddingRequest": {
+        "type": "object",
+        "required": ["model", "input"],
+        "additionalProperties": True,
+        "description": "OpenAI's embeddings body, for a route added with `--mode embeddings`; fields the gateway does "
+                       "not know are passed upstream.",
+        "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "input": {
+                "description": "A string, an array of strings, an array of token ids, or an array of token-id arrays; "
+                               "at most 2048 inputs, none empty.",
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string", "minLength": 1}},
+                    {"type": "array", "minItems": 1, "items": _TOKEN},
+                    {"type": "array", "minItems": 1, "maxItems": 2048,
+                     "items": {"type": "array", "minItems": 1, "items": _TOKEN}},
+                ],
+            },
+            "encoding_format": {"type": "string", "enum": ["float", "base64"], "nullable": True,
+                                "description": "`base64`: little-endian float32 vectors, base64-encoded."},
+            "dimensions": {"type": "integer", "minimum": 1, "maximum": 65536, "nullable": True},
+            "user": _NULLABLE_STRING,
+        },
+    },
+    "EmbeddingList": {
+        "type": "object",
+        "required": ["object", "data", "model", "usage"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": {
+                "type": "object",
+                "required": ["object", "index", "embedding"],
+                "properties": {
+                    "object": {"type": "string", "enum": ["embedding"]},
+                    "index": {"type": "integer"},
+                    "embedding": {"oneOf": [{"type": "array", "items": {"type": "number"}}, {"type": "string"}]},
+                },
+            }},
+            "model": {"type": "string"},
+            "usage": {"type": "object", "required": ["prompt_tokens", "total_tokens"],
+                      "properties": {"prompt_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}},
         },
     },
     "TokenUsage": {
@@ -231,6 +276,18 @@ _PATHS = {
                 "application/json": {"schema": _ref("ChatCompletion")},
                 "text/event-stream": {"schema": {"type": "string"}},
             }},
+            **_errors("400", "401", "403", "404", "413", "429", "502", "504"),
+        },
+    }},
+    "/v1/embeddings": {"post": {
+        "operationId": "createEmbedding",
+        "summary": "OpenAI-compatible embeddings for routes added with `--mode embeddings`; billed on input tokens, "
+                   "identical requests answered from the cache (`x-cache: HIT`). A chat model here is a 400.",
+        "security": _SECURITY,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EmbeddingRequest")}}},
+        "responses": {
+            "200": {"description": "One embedding per input, in input order.",
+                    "content": {"application/json": {"schema": _ref("EmbeddingList")}}},
             **_errors("400", "401", "403", "404", "413", "429", "502", "504"),
         },
     }},

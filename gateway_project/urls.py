@@ -22,7 +22,8 @@ urlpatterns = [
     path("health", views.health),
     path("metrics", exposition.view),
     path("v1/models", completions_api.ModelsView.as_view()),
-    # POST /v1/chat/completions is served before URL routing, in raw ASGI (completions/asgi.py).
+    # The pipeline's endpoints (chat completions, embeddings, messages, responses) are served before URL
+    # routing, in raw ASGI (completions/asgi.py).
     path("v1/usage", usage_api.UsageView.as_view()),
     path("v1/openapi.json", openapi.view),
     # The management API (README, "Management API"): admin tokens, Django model permissions.

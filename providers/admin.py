@@ -28,7 +28,8 @@ class ProviderForm(forms.ModelForm):
 class ModelRouteInline(admin.TabularInline):
     model = ModelRoute
     fields = [
-        "public_name", "upstream_model", "priority", "weight", "input_price_per_mtok", "output_price_per_mtok", "enabled",
+        "public_name", "upstream_model", "mode", "priority", "weight", "input_price_per_mtok", "output_price_per_mtok",
+        "enabled",
     ]
     extra = 0
 
@@ -82,11 +83,11 @@ class ProviderAdmin(admin.ModelAdmin):
 @admin.register(ModelRoute)
 class ModelRouteAdmin(admin.ModelAdmin):
     list_display = [
-        "public_name", "provider", "upstream_model", "priority", "weight",
+        "public_name", "provider", "upstream_model", "mode", "priority", "weight",
         "input_price_per_mtok", "output_price_per_mtok", "enabled",
     ]
     list_editable = ["priority", "weight", "enabled"]
-    list_filter = ["enabled", "provider", "provider__kind"]
+    list_filter = ["enabled", "mode", "provider", "provider__kind"]
     list_select_related = ["provider"]
     search_fields = ["public_name", "upstream_model", "provider__name"]
     autocomplete_fields = ["provider"]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .types import Message
+if TYPE_CHECKING:  # types imports this module
+    from .types import Message
 
 # OpenAI's chat format adds a few tokens per message and per reply.
 PER_MESSAGE = 3
@@ -62,7 +63,7 @@ class PromptSize:
 
     chars: int
     utf8_bytes: int
-    overhead: int
+    overhead: int  # tokens known without counting: the chat format's, those of token arrays
     media_bound: int = 0  # images and other non-text parts, at their most: for the upper bound only
 
     def estimate(self) -> int:
@@ -107,3 +108,20 @@ def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
             chars += len(text)
             size += len(text) if text.isascii() else len(text.encode())
     return PromptSize(chars, size, overhead, media)
+
+
+def measure_inputs(inputs: tuple[str | tuple[int, ...], ...]) -> PromptSize:
+    """Embeddings input measured as `measure` does: texts by characters and bytes, token arrays exactly."""
+    chars = size = exact = 0
+    for item in inputs:
+        if isinstance(item, str):
+            chars += len(item)
+            size += len(item) if item.isascii() else len(item.encode())
+        else:
+            exact += len(item)
+    return PromptSize(chars, size, exact)
+
+
+def count_inputs(inputs: tuple[str | tuple[int, ...], ...]) -> int:
+    """Embeddings input tokens, counted with the BPE (token arrays by their length)."""
+    return sum(count_text(item) if isinstance(item, str) else len(item) for item in inputs)

@@ -176,9 +176,9 @@ def upstream():
 def add_route(
     fake, kind: str, public: str, *, name: str | None = None, priority: int = 0, weight: int = 1,
     upstream_model: str | None = None, timeout: float = 5.0, prefix: str = "", options: dict | None = None,
-    base_url: str | None = None,
+    base_url: str | None = None, mode: str = "chat",
 ) -> ModelRoute:
-    """A provider of `kind` pointed at the fake (or at `base_url`), with one route for `public`."""
+    """A provider of `kind` pointed at the fake (or at `base_url`), with one route for `public` (chat or embeddings)."""
     name = name or f"{kind}-{priority}"
     if options is None:
         options = {"api_version": "2024-10-21"} if kind == "azure" else {}
@@ -189,7 +189,7 @@ def add_route(
     )
     return ModelRoute.objects.create(
         public_name=public, provider=provider, upstream_model=upstream_model or f"{kind}-model",
-        priority=priority, weight=weight, input_price_per_mtok=Decimal("1"), output_price_per_mtok=Decimal("2"),
+        priority=priority, weight=weight, input_price_per_mtok=Decimal("1"), output_price_per_mtok=Decimal("2"), mode=mode,
     )
 
 
@@ -290,3 +290,23 @@ def finance_group():
     for app_label, codename in migration.PERMISSIONS:
         group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     return group
+
+
+@pytest.fixture
+async def openai_sdk():
+    """The official AsyncOpenAI client for a tenant, speaking to the production ASGI application in this process."""
+    import httpx
+    from openai import AsyncOpenAI
+
+    from .asgi_client import application
+
+    clients: list[httpx.AsyncClient] = []
+
+    def client_for(tenant: TenantWithKey) -> AsyncOpenAI:
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application()), timeout=30)
+        clients.append(http)
+        return AsyncOpenAI(base_url="http://testserver/v1", api_key=tenant.raw, max_retries=0, http_client=http)
+
+    yield client_for
+    for http in clients:
+        await http.aclose()

@@ -34,7 +34,7 @@ def check_error_shape(response, path: str = "") -> None:
 def test_the_published_document_is_openapi_3(client):
     document = client.get("/v1/openapi.json").json()
     assert document["openapi"].startswith("3.")
-    assert {"/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/models", "/v1/usage", "/health"} <= set(
+    assert {"/v1/chat/completions", "/v1/embeddings", "/v1/messages", "/v1/responses", "/v1/models", "/v1/usage", "/health"} <= set(
         document["paths"])
     assert {"/v1/admin/tenants", "/v1/admin/tenants/{slug}", "/v1/admin/tenants/{slug}/keys", "/v1/admin/keys/{prefix}/rotate",
             "/v1/admin/keys/{prefix}/revoke", "/v1/admin/providers", "/v1/admin/routes", "/v1/admin/usage"} <= set(document["paths"])

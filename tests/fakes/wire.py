@@ -1,7 +1,10 @@
 """Wire formats of the fake provider: what OpenAI, Azure and Anthropic really send."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import struct
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,6 +21,7 @@ class Call:
     include_usage: bool
     tool: str | None = None  # answer with a call to this tool (FakeUpstream.tool_arguments)
     thinking: bool = False  # Anthropic: lead with a thinking block (the request enabled thinking)
+    operation: str = "chat"  # chat | embeddings
 
 
 def dumps(payload: dict) -> bytes:
@@ -32,7 +36,7 @@ def _anthropic_error(type_: str, message: str) -> dict:
     return {"type": "error", "error": {"type": type_, "message": message}}
 
 
-def refusal(flavor: str, request: Recorded, api_key: str | None) -> tuple[int, dict] | None:
+def refusal(flavor: str, request: Recorded, api_key: str | None, operation: str = "chat") -> tuple[int, dict] | None:
     """The 400/401 a real provider gives for a missing header, a wrong key or a body it cannot read."""
     headers, body = request.headers, request.body
     if flavor == "anthropic":
@@ -50,7 +54,10 @@ def refusal(flavor: str, request: Recorded, api_key: str | None) -> tuple[int, d
             return 401, {"error": {"code": "401", "message": "Access denied due to invalid subscription key."}}
     elif api_key is not None and headers.get("authorization") != f"Bearer {api_key}":
         return 401, _openai_error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-    if body is None or not isinstance(body.get("messages"), list) or (flavor == "openai" and "model" not in body):
+    needed = "input" if operation == "embeddings" else "messages"
+    if body is None or needed not in body or (flavor == "openai" and "model" not in body):
+        return 400, _openai_error("We could not parse the JSON body of your request.", "invalid_request_error")
+    if operation == "chat" and not isinstance(body.get("messages"), list):
         return 400, _openai_error("We could not parse the JSON body of your request.", "invalid_request_error")
     return None
 
@@ -218,3 +225,22 @@ def error_frame(flavor: str) -> bytes:
     if flavor == "anthropic":
         return _frame(_anthropic_error("overloaded_error", "Overloaded"), "error")
     return _frame(_openai_error("The server had an error while processing your request.", "server_error"))
+
+
+def embeddings(call: Call, fake: FakeUpstream, body: dict) -> dict:
+    """OpenAI's embeddings answer: a small deterministic vector per input, in the encoding asked for."""
+    items = body.get("input")
+    if isinstance(items, str) or (isinstance(items, list) and items and isinstance(items[0], int)):
+        items = [items]
+    dimensions = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+    data = []
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        raw = hashlib.sha256(json.dumps(item).encode()).digest() * (dimensions // 8 + 1)
+        vector = [b / 255 - 0.5 for b in raw[:dimensions]]
+        if body.get("encoding_format") == "base64":
+            vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    out = {"object": "list", "data": data, "model": call.model}
+    if fake.embeddings_usage:
+        out["usage"] = {"prompt_tokens": fake.prompt_tokens, "total_tokens": fake.prompt_tokens}
+    return out
