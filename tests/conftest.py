@@ -290,3 +290,42 @@ def finance_group():
     for app_label, codename in migration.PERMISSIONS:
         group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     return group
+
+
+@pytest.fixture
+def start_fleet(transactional_db):
+    """Three replicas under Granian behind Debian's HAProxy (scripts/fleet.py), on the test database and Redis.
+
+    Call it with env overrides; the fleet stops at the end of the test (or earlier by `fleet.stop()`).
+    Needs PostgreSQL and Redis shared by the replicas; without haproxy the test is skipped, except
+    under CI=true, where a missing haproxy fails it (.ci/run installs it).
+    """
+    import shutil
+
+    from scripts.fleet import Fleet
+
+    from .live import database_url
+
+    if not os.environ.get("REDIS_URL") or connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL and Redis shared by the replicas (make test finds them when they run)")
+    if shutil.which("haproxy") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true and haproxy is missing: apt-get install -y haproxy (.ci/run does)")
+        pytest.skip("needs HAProxy: apt-get install -y haproxy")
+    fleets: list[Fleet] = []
+
+    def start(env: dict[str, str] | None = None) -> Fleet:
+        fleet = Fleet({
+            "DATABASE_URL": database_url(),
+            "ROUTE_CACHE_TTL": "0",
+            "LEDGER_FLUSH_INTERVAL": "0.05",
+            "REQUEST_LOG": "0",
+            "DJANGO_SECRET_KEY": "test-secret-key-for-live-servers-only-0123456789",
+            **(env or {}),
+        })
+        fleets.append(fleet)
+        return fleet.start()
+
+    yield start
+    for fleet in fleets:
+        fleet.stop()
