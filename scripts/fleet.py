@@ -242,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     _create_database()
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([*manage, "bootstrap"], cwd=ROOT, check=True)  # prints the demo key and admin login
+    # Prints the demo key and the admin login (at HAProxy's address).
+    subprocess.run([*manage, "bootstrap"], cwd=ROOT, check=True, env={**os.environ, "PORT": str(args.port)})
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     fleet.start()
     replicas = ", ".join(f"{name} {r.url}" for name, r in fleet.replicas.items())
     print(f"\nfleet: {fleet.url}  ({replicas}; database {os.environ['DATABASE_URL']}, redis "
-          f"{os.environ['REDIS_URL']})\nCtrl-C stops it.\n", flush=True)
+          f"{os.environ['REDIS_URL']}; HAProxy's admin socket {fleet.socket_path})\nCtrl-C stops it.\n", flush=True)
     try:
         while not stopping.wait(1):
             for replica in fleet.replicas.values():
