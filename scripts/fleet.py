@@ -244,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     # Prints the demo key and the admin login (at HAProxy's address).
     subprocess.run([*manage, "bootstrap"], cwd=ROOT, check=True, env={**os.environ, "PORT": str(args.port)})
+    if not os.environ.get("DJANGO_SECRET_KEY"):  # one for every replica: the demo's, as `make serve` uses
+        demo = (ROOT / ".demo-credentials").read_text() if (ROOT / ".demo-credentials").exists() else ""
+        secret = next((line.split("=", 1)[1] for line in demo.splitlines() if line.startswith("DJANGO_SECRET_KEY=")), "")
+        os.environ["DJANGO_SECRET_KEY"] = secret or secrets.token_urlsafe(50)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
@@ -264,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         print("stopping: replicas drain their open requests, then HAProxy stops", flush=True)
         codes = fleet.stop()
+        shutil.rmtree(fleet.workdir, ignore_errors=True)  # the admin socket; the logs stay in .fleet/
     print("stopped: " + ", ".join(f"{name} exit {code}" for name, code in codes.items()))
     return 0
 

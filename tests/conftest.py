@@ -16,7 +16,7 @@ from tenants import auth, keys
 from tenants.models import ApiKey, Tenant
 
 # What CI must have: under CI=true a test skipped for want of one of these fails instead (.ci/run installs them).
-CI_NEEDS = ("needs Redis", "needs PostgreSQL", "needs Chromium", "needs the playwright package")
+CI_NEEDS = ("needs Redis", "needs PostgreSQL", "needs Chromium", "needs the playwright package", "needs HAProxy")
 CI_MARKERS = ("browser", "redis", "postgres")
 
 
@@ -293,12 +293,12 @@ def finance_group():
 
 
 @pytest.fixture
-def start_fleet(transactional_db):
+def start_fleet(transactional_db, request):
     """Three replicas under Granian behind Debian's HAProxy (scripts/fleet.py), on the test database and Redis.
 
     Call it with env overrides; the fleet stops at the end of the test (or earlier by `fleet.stop()`).
-    Needs PostgreSQL and Redis shared by the replicas; without haproxy the test is skipped, except
-    under CI=true, where a missing haproxy fails it (.ci/run installs it).
+    Needs PostgreSQL and Redis shared by the replicas, and haproxy; under CI=true a missing one
+    fails the test rather than skipping it (CI_NEEDS; .ci/run installs haproxy).
     """
     import shutil
 
@@ -309,8 +309,6 @@ def start_fleet(transactional_db):
     if not os.environ.get("REDIS_URL") or connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL and Redis shared by the replicas (make test finds them when they run)")
     if shutil.which("haproxy") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true and haproxy is missing: apt-get install -y haproxy (.ci/run does)")
         pytest.skip("needs HAProxy: apt-get install -y haproxy")
     fleets: list[Fleet] = []
 
@@ -326,6 +324,11 @@ def start_fleet(transactional_db):
         fleets.append(fleet)
         return fleet.start()
 
+    failed_before = request.session.testsfailed
     yield start
     for fleet in fleets:
         fleet.stop()
+        if request.session.testsfailed == failed_before:
+            shutil.rmtree(fleet.workdir, ignore_errors=True)
+        else:
+            print(f"\nfleet logs (HAProxy's and each replica's): {fleet.workdir}")

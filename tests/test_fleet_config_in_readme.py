@@ -23,9 +23,7 @@ def test_the_readme_shows_scripts_haproxy_cfg_as_it_is():
 
 def test_haproxy_accepts_the_configuration_with_docker_compose_addresses():
     if shutil.which("haproxy") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true and haproxy is missing: apt-get install -y haproxy (.ci/run does)")
-        pytest.skip("needs HAProxy: apt-get install -y haproxy")
+        pytest.skip("needs HAProxy: apt-get install -y haproxy")  # a failure under CI=true (tests/conftest.py)
     env = {**os.environ, "GW1": "gateway1:8000", "GW2": "gateway2:8000", "GW3": "gateway3:8000"}
     checked = subprocess.run(["haproxy", "-c", "-f", str(CONFIG)], env=env, capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stdout + checked.stderr
