@@ -16,7 +16,7 @@ from tenants import auth, keys
 from tenants.models import ApiKey, Tenant
 
 # What CI must have: under CI=true a test skipped for want of one of these fails instead (.ci/run installs them).
-CI_NEEDS = ("needs Redis", "needs PostgreSQL", "needs Chromium", "needs the playwright package")
+CI_NEEDS = ("needs Redis", "needs PostgreSQL", "needs Chromium", "needs the playwright package", "needs HAProxy")
 CI_MARKERS = ("browser", "redis", "postgres")
 
 
@@ -310,3 +310,45 @@ async def openai_sdk():
     yield client_for
     for http in clients:
         await http.aclose()
+
+
+@pytest.fixture
+def start_fleet(transactional_db, request):
+    """Three replicas under Granian behind Debian's HAProxy (scripts/fleet.py), on the test database and Redis.
+
+    Call it with env overrides; the fleet stops at the end of the test (or earlier by `fleet.stop()`).
+    Needs PostgreSQL and Redis shared by the replicas, and haproxy; under CI=true a missing one
+    fails the test rather than skipping it (CI_NEEDS; .ci/run installs haproxy).
+    """
+    import shutil
+
+    from scripts.fleet import Fleet
+
+    from .live import database_url
+
+    if not os.environ.get("REDIS_URL") or connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL and Redis shared by the replicas (make test finds them when they run)")
+    if shutil.which("haproxy") is None:
+        pytest.skip("needs HAProxy: apt-get install -y haproxy")
+    fleets: list[Fleet] = []
+
+    def start(env: dict[str, str] | None = None) -> Fleet:
+        fleet = Fleet({
+            "DATABASE_URL": database_url(),
+            "ROUTE_CACHE_TTL": "0",
+            "LEDGER_FLUSH_INTERVAL": "0.05",
+            "REQUEST_LOG": "0",
+            "DJANGO_SECRET_KEY": "test-secret-key-for-live-servers-only-0123456789",
+            **(env or {}),
+        })
+        fleets.append(fleet)
+        return fleet.start()
+
+    failed_before = request.session.testsfailed
+    yield start
+    for fleet in fleets:
+        fleet.stop()
+        if request.session.testsfailed == failed_before:
+            shutil.rmtree(fleet.workdir, ignore_errors=True)
+        else:
+            print(f"\nfleet logs (HAProxy's and each replica's): {fleet.workdir}")
