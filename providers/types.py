@@ -31,6 +31,15 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class Native:
+    """A client's body in a provider kind's own wire format, with the headers to pass on to that kind."""
+
+    kind: str  # "anthropic"
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     """A validated OpenAI chat-completions request."""
 
@@ -56,15 +65,6 @@ class ChatRequest:
     # The request in one provider kind's own wire format, when the client spoke it: the adapter of that kind
     # sends it on as it came (model mapped) instead of translating `messages` back.
     native: Native | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Native:
-    """A client's body in a provider kind's own wire format, with the headers to pass on to that kind."""
-
-    kind: str  # "anthropic"
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
 
     def prompt_size(self) -> PromptSize:
         """The messages measured; tool definitions reach the model as prompt text, so they raise the upper bound."""
