@@ -152,8 +152,11 @@ async def _complete(endpoint: Endpoint, principal: Principal, req: ChatRequest, 
         await asyncio.shield(slot.release())
         raise
     response, payload = answer.response, answer.response.to_openai()
-    accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, response.usage))
-    ratelimit.settle(ticket, response.usage)  # queued for the next bookkeeping pipeline, with the budget's
+    # No usage from the provider: bill the gateway's own count, marked estimated, never $0.
+    usage = response.usage or tokens.answer_usage(req.messages, response)
+    payload["usage"] = usage.to_openai()  # as the stream's last chunk carries the estimate
+    accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, usage))
+    ratelimit.settle(ticket, usage)  # queued for the next bookkeeping pipeline, with the budget's
     await slot.fill(answer.target.provider, payload)
     return Reply(200, _headers(ctx, answer.target.provider, ticket=ticket), body=endpoint.render(payload))
 

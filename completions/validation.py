@@ -19,6 +19,23 @@ KNOWN = frozenset(
 )
 
 
+# orjson parses up to 1024 levels but serialises only 254, and the body is passed on inside
+# other objects (the cache key, provider bodies): refuse what could not be sent on.
+MAX_DEPTH = 128
+
+
+def _depth_within(data: Any, limit: int) -> bool:
+    """Whether the parsed body nests at most `limit` objects and arrays deep (stops at the first that goes deeper)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return False
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return True
+
+
 def parse_json(body: bytes) -> dict[str, Any]:
     if not body:
         raise bad_request("Request body is empty; expected a JSON object.")
@@ -28,6 +45,9 @@ def parse_json(body: bytes) -> dict[str, Any]:
         raise bad_request(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise bad_request("Request body must be a JSON object.")
+    # Nesting needs brackets: counting them (in C) spares the walk for nearly every body.
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and not _depth_within(data, MAX_DEPTH):
+        raise bad_request(f"Request body nests objects and arrays more than {MAX_DEPTH} levels deep.")
     return data
 
 

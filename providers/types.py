@@ -62,6 +62,10 @@ class Target:
     public_model: str
     input_price_per_mtok: Decimal = Decimal(0)
     output_price_per_mtok: Decimal = Decimal(0)
+    # None: billed at the input price (../shared/INTERFACE.md "Tokens and money").
+    cached_input_price_per_mtok: Decimal | None = None
+    cache_write_price_per_mtok: Decimal | None = None
+    priced: bool = True  # False when nobody set this route's prices: its requests cost $0 and are counted
     priority: int = 0
     weight: int = 1
     options: dict[str, Any] = field(default_factory=dict)
@@ -77,21 +81,40 @@ class UpstreamRequest:
     stream: bool = False
 
 
+# The most a ledger token column holds (PostgreSQL integer); a provider claiming more is malformed.
+MAX_TOKENS = 2**31 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token classes in OpenAI's vocabulary (../shared/INTERFACE.md "Tokens and money").
+
+    `prompt_tokens` counts every input token, cached and cache-written ones included;
+    `completion_tokens` every output token, reasoning included."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
+    cached_tokens: int = 0  # read from the provider's prompt cache
+    cache_write_tokens: int = 0  # written to the provider's prompt cache
+    reasoning_tokens: int = 0  # the reasoning part of completion_tokens
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def uncached_tokens(self) -> int:
+        """Input tokens billed at the plain input price."""
+        return max(self.prompt_tokens - self.cached_tokens - self.cache_write_tokens, 0)
 
     def to_openai(self) -> dict:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
         }
 
 
