@@ -28,6 +28,18 @@ def _hand_flushed_ledger(settings):
     settings.GATEWAY = {**settings.GATEWAY, "LEDGER_WRITER": False}
 
 
+@pytest.fixture(autouse=True)
+def _spy(ledger_spy):
+    """Counts calls to the ledger (a second record of one request would leave no second row)."""
+    global recorded
+    recorded = ledger_spy
+    yield
+    recorded = None
+
+
+recorded = None
+
+
 @pytest.fixture
 def upstream():
     with FakeUpstream() as fake:
@@ -58,6 +70,7 @@ async def rows_for(response) -> list[UsageRecord]:
 async def only_row(response) -> UsageRecord:
     rows = await rows_for(response)
     assert len(rows) == 1, rows
+    assert recorded.count(response["x-request-id"]) == 1, "recorded more than once"
     return rows[0]
 
 
