@@ -101,7 +101,11 @@ _SCHEMAS = {
     },
     "TokenUsage": {
         "type": "object",
-        "properties": {name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")},
+        "properties": {
+            **{name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")},
+            "prompt_tokens_details": {"type": "object", "properties": {"cached_tokens": {"type": "integer"}}},
+            "completion_tokens_details": {"type": "object", "properties": {"reasoning_tokens": {"type": "integer"}}},
+        },
     },
     "ModelList": {
         "type": "object",
@@ -120,8 +124,9 @@ _SCHEMAS = {
         "type": "object",
         "properties": {
             **{name: {"type": "integer"} for name in
-               ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cached_requests", "errors")},
-            "cost_usd": {"type": "string", "description": "Decimal string, never a float."},
+               ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
+                "reasoning_tokens", "cached_requests", "errors")},
+            "cost_usd": {"type": "string", "description": "Exact decimal string (the ledger's sum, never rounded), never a float."},
         },
     },
     "UsageReport": {
