@@ -129,3 +129,10 @@ async def test_the_csv_download_streams_asynchronously_under_asgi(async_client, 
     assert response.is_async  # a sync iterator would be buffered whole by Django's ASGI handler
     text = b"".join([part async for part in response.streaming_content]).decode()
     assert sorted(r["request_id"] for r in csv.DictReader(io.StringIO(text, newline=""))) == ["acme-1", "acme-2", "globex-1"]
+
+
+def test_a_period_of_centuries_reports_without_drawing_a_bar_per_day(admin_client, ledger):
+    response = admin_client.get(reverse("usage_report"), {"start": "0001-01-01", "end": "9999-12-31"})
+    assert response.status_code == 200
+    assert response.context["chart"] is None
+    assert response.context["total"].requests == 4  # every row, December's included

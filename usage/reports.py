@@ -49,6 +49,10 @@ class Period:
         today = today or datetime.now(UTC).date()
         return cls(today.replace(day=1), today)
 
+    def __len__(self) -> int:
+        """Days in the period."""
+        return (self.end - self.start).days + 1
+
     def days(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
