@@ -50,6 +50,9 @@ def record(principal: Principal, ctx: Context, outcome: Outcome, cost: Decimal) 
         streamed=outcome.streamed,
         client_disconnected=outcome.client_disconnected,
         trace_id=format(trace_id, "032x") if trace_id else "",
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
     ))
 
 
