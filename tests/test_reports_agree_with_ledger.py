@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.urls import reverse
 
-from gateway_project import api_asgi
+from completions import asgi as api_asgi
 from providers.models import ModelRoute
 from usage import ledger
 from usage.cost import exact
