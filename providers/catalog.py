@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -23,8 +23,9 @@ FIELDS = {
     "cache_read_input_token_cost": "cached_input_price_per_mtok",
     "cache_creation_input_token_cost": "cache_write_price_per_mtok",
 }
-PLACES = 6  # the route's price columns keep a millionth of a dollar per 1M tokens
+STEP = Decimal("0.000001")  # the route's price columns keep a millionth of a dollar per 1M tokens
 MAX_PRICE = Decimal(10) ** 8  # and eight digits before the point
+_EXACT = Context(prec=60)
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,13 @@ def per_million(value, what: str) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise ValueError(f"{what} is not a number")
-    price = Decimal(value).scaleb(6)
-    if not price.is_finite() or price < 0:
-        raise ValueError(f"{what} is not a finite price of at least 0")
-    if price != price.quantize(Decimal(1).scaleb(-PLACES)) or price >= MAX_PRICE:
+    price = Decimal(value).scaleb(6, _EXACT)
+    if not price.is_finite() or price < 0 or price >= MAX_PRICE:
+        raise ValueError(f"{what} = {value} is not a price from 0 to {MAX_PRICE} USD per 1M tokens")
+    kept = price.quantize(STEP, context=_EXACT)
+    if kept != price:
         raise ValueError(f"{what} = {value} is not a whole millionth of a dollar per 1M tokens")
-    return price.quantize(Decimal(1).scaleb(-PLACES)).normalize() if price else Decimal(0)
+    return kept.normalize(_EXACT) if kept else Decimal(0)
 
 
 def load(path: str | Path) -> dict[str, dict]:
