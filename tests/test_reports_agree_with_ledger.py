@@ -21,12 +21,12 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.urls import reverse
 
-from completions import asgi as api_asgi
 from providers.models import ModelRoute
 from usage import ledger
 from usage.cost import exact
 from usage.models import UsageRecord
 
+from .asgi_client import application
 from .conftest import add_route, chat_body, make_tenant, post_chat
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,7 +62,7 @@ async def drain(response) -> bytes:
 
 
 async def leave_mid_stream(tenant, body: dict) -> str:
-    """A streamed request through the API's ASGI path whose client leaves after the first chunk; its request id."""
+    """A streamed request to the production ASGI application whose client leaves after the first chunk; its request id."""
     sent, first = [], asyncio.Event()
     pending = [{"type": "http.request", "body": orjson.dumps(body), "more_body": False}]
 
@@ -78,9 +78,10 @@ async def leave_mid_stream(tenant, body: dict) -> str:
             first.set()
 
     headers = [(b"content-type", b"application/json"), (b"x-api-key", tenant.raw.encode()), (b"host", b"testserver")]
-    scope = {"type": "http", "method": "POST", "path": api_asgi.CHAT_PATH, "headers": headers, "scheme": "http",
-             "query_string": b"", "client": ("127.0.0.1", 50000)}
-    await asyncio.wait_for(api_asgi.chat(scope, receive, send), timeout=30)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions", "query_string": b"",
+             "headers": headers, "scheme": "http", "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    await asyncio.wait_for(application()(scope, receive, send), timeout=30)
     start = next(m for m in sent if m["type"] == "http.response.start")
     return dict(start["headers"])[b"x-request-id"].decode()
 
