@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test venv migrate bootstrap serve clean
+.PHONY: run test venv migrate bootstrap serve clean fleet
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,15 @@ test: venv
 	$(VENV)/bin/lint-imports --no-cache
 	@. scripts/test-env.sh && $(PY) -m pytest $(PYTEST_ARGS)
 
+## fleet: three replicas under the production command behind Debian's HAProxy on 127.0.0.1:$(FLEET_PORT), sharing
+## PostgreSQL and Redis (README, "Replicas behind a load balancer"); in the foreground until Ctrl-C
+FLEET_PORT ?= 8080
+fleet: venv
+	@command -v haproxy >/dev/null || { echo "make fleet needs HAProxy: apt-get install -y haproxy"; exit 2; }
+	@. scripts/test-env.sh >/dev/null && $(PY) -m scripts.fleet --port $(FLEET_PORT)
+
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .fleet
 
 # Benchmark (bench/README.md): not part of `make test`; timings never go into the tests.
 .PHONY: bench bench-quick

@@ -10,7 +10,7 @@ import asyncio
 from decimal import Decimal
 
 from infra.errors import GatewayError
-from providers.types import ChatRequest, Target
+from providers.types import Request, Target
 from tenants import ratelimit
 from tenants.principal import Principal
 from usage import budget
@@ -21,7 +21,7 @@ from .context import Context
 _undoing: set[asyncio.Task] = set()  # give-backs of admissions cut short by a cancel, kept alive until done
 
 
-async def admit(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context,
+async def admit(principal: Principal, req: Request, targets: tuple[Target, ...], ctx: Context,
                 *, reserve: bool = True) -> ratelimit.Ticket:
     """Count the request against its limits and (with `reserve`) hold its maximum cost against a hard budget.
 
@@ -57,7 +57,7 @@ async def admit(principal: Principal, req: ChatRequest, targets: tuple[Target, .
     return counted
 
 
-async def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context) -> None:
+async def reserve(principal: Principal, req: Request, targets: tuple[Target, ...], ctx: Context) -> None:
     """The budget half alone, for a request whose limits were counted before a cache miss."""
     accounting.hold(ctx, await budget.reserve(principal, req, targets, ctx.started_at))
 

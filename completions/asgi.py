@@ -1,4 +1,4 @@
-"""The API's ASGI application: chat completions in raw ASGI, the rest of /v1/ through a short async middleware stack.
+"""The API's ASGI application: the pipeline's endpoints in raw ASGI, the rest of /v1/ through a short async middleware stack.
 
 Django's full stack runs every MiddlewareMixin hook through `sync_to_async` (a thread hop per hook
 per request, about half the CPU of a request in bench/README.md). The API needs none of the
@@ -30,14 +30,19 @@ from infra.clients import client_address
 
 from . import pipeline
 from .chat import CHAT
+from .embeddings import EMBEDDINGS
 from .context import Reply
 from .endpoint import Endpoint
+from .messages import MESSAGES
+from .responses import RESPONSES
 
 log = logging.getLogger("gateway.errors")
 
 CHAT_PATH = "/v1/chat/completions"
 # The endpoints on the one pipeline, served in raw ASGI: each only translates its wire shape.
-ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: CHAT}
+ENDPOINTS: dict[str, Endpoint] = {
+    CHAT_PATH: CHAT, "/v1/embeddings": EMBEDDINGS, "/v1/messages": MESSAGES, "/v1/responses": RESPONSES,
+}
 
 
 def is_api(path: str) -> bool:
@@ -219,7 +224,8 @@ def limit_bodies(app):
             return
         if body is None:
             secure = _secure(scope, Headers.of(scope))
-            reply = Reply(413, {"Connection": "close"}, body=orjson.dumps(too_large(limit).payload()))
+            endpoint, err = ENDPOINTS.get(scope["path"]), too_large(limit)  # in the endpoint's error shape
+            reply = Reply(413, {"Connection": "close"}, body=endpoint.error_body(err) if endpoint else orjson.dumps(err.payload()))
             _count(scope["method"], secure, 413, False)
             return await _send(reply, send, secure)
         given = False

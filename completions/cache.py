@@ -21,7 +21,7 @@ from django.core.cache import cache as local_cache
 from infra.hotsettings import hot
 from infra.sharedredis import NO_REDIS, shared_redis
 from providers.routing import StreamAnswer
-from providers.types import ChatChunk, ChatRequest, ChunkChoice, Usage
+from providers.types import ChatChunk, ChatRequest, ChunkChoice, Request, Usage
 from tenants.principal import Principal
 
 from .endpoint import StreamRenderer
@@ -59,7 +59,7 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def cache_key(tenant_id: int, req: ChatRequest) -> str:
+def cache_key(tenant_id: int, req: Request) -> str:
     """Digest of the tenant and every field that can change the answer, in canonical JSON."""
     fields = {k: v for k, v in req.raw.items() if k not in EXCLUDED}
     blob = orjson.dumps({"tenant": tenant_id, "request": _canonical(fields)}, option=orjson.OPT_SORT_KEYS)
@@ -68,7 +68,7 @@ def cache_key(tenant_id: int, req: ChatRequest) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A stored answer: the provider that gave it and its chat.completion body."""
+    """A stored answer: the provider that gave it and its body (a chat.completion, or an endpoint's own shape)."""
 
     provider: str
     response: dict
@@ -87,7 +87,9 @@ class Hit:
                      cached_tokens=cached, reasoning_tokens=reasoning)
 
     def payload(self) -> dict:
-        """The stored chat.completion with a fresh id and creation time."""
+        """The stored answer with a fresh id and creation time (where its shape has them: a chat.completion does)."""
+        if "id" not in self.response:
+            return self.response
         return self.response | {"id": _new_id(), "created": int(time.time())}
 
     async def stream(self, renderer: StreamRenderer, include_usage: bool) -> AsyncIterator[bytes]:
@@ -322,15 +324,17 @@ async def _claim(key: str, ttl: int) -> tuple[Hit | None, Slot]:
     return Hit.load(raw), NO_SLOT
 
 
-def may_answer(principal: Principal, req: ChatRequest, cache_control: str) -> bool:
-    """Whether lookup() may find a stored answer for this request (else it reads nothing)."""
-    return ttl_for(principal) > 0 and cacheable(req) and "no-cache" not in cache_control
+def may_answer(principal: Principal, req: Request, cache_control: str) -> bool:
+    """Whether lookup() may find a stored answer for this request, which its endpoint calls cacheable."""
+    return ttl_for(principal) > 0 and "no-cache" not in cache_control
 
 
-async def lookup(principal: Principal, req: ChatRequest, cache_control: str) -> tuple[Hit | None, Slot]:
-    """A stored answer, or the slot this request fills; honours Cache-Control no-cache/no-store."""
+async def lookup(principal: Principal, req: Request, cache_control: str) -> tuple[Hit | None, Slot]:
+    """A stored answer, or the slot this request fills; honours Cache-Control no-cache/no-store.
+
+    Only for a request its endpoint calls cacheable (Endpoint.cacheable; chat's is `cacheable` here)."""
     ttl = ttl_for(principal)
-    if ttl <= 0 or not cacheable(req):
+    if ttl <= 0:
         return None, NO_SLOT
     key = cache_key(principal.tenant_id, req)
     store = "no-store" not in cache_control

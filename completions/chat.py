@@ -40,7 +40,7 @@ class ChatStream:
         return sse(err.payload())
 
 
-def _parse(body: bytes) -> ChatRequest:
+def _parse(body: bytes, headers=None) -> ChatRequest:
     return parse_chat_request(parse_json(body))
 
 

@@ -5,7 +5,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 
 @dataclass(slots=True)
@@ -15,6 +15,7 @@ class Context:
     started_at: datetime
     traceparent: str | None = None
     cache_control: str = ""
+    headers: Any = None  # the request's headers, for endpoints that read their own (anthropic-version, anthropic-beta)
 
     @classmethod
     def new(cls, headers) -> "Context":
@@ -24,6 +25,7 @@ class Context:
             started_at=datetime.now(timezone.utc),
             traceparent=headers.get("traceparent"),
             cache_control=headers.get("cache-control", "").lower(),
+            headers=headers,
         )
 
     def elapsed_ms(self) -> int:

@@ -1,4 +1,5 @@
-"""What an endpoint supplies to the pipeline: its wire shape in and out, and its cache rule (../shared/ARCHITECTURE.md).
+"""What an endpoint supplies to the pipeline: its wire shape in and out, its cache rule, and the call it makes
+(../shared/ARCHITECTURE.md).
 
 Everything between parsing and rendering (authenticate, admit, cache, route and call with fallback,
 account, observe) is completions/pipeline.py, written once; an endpoint only translates.
@@ -6,10 +7,11 @@ account, observe) is completions/pipeline.py, written once; an endpoint only tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from infra.errors import GatewayError
-from providers.types import ChatChunk, ChatRequest
+from providers import routing
+from providers.types import ChatChunk, ChatRequest, Request, Target
 
 
 class StreamRenderer(Protocol):
@@ -31,9 +33,13 @@ class StreamRenderer(Protocol):
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     name: str
-    parse: Callable[[bytes], ChatRequest]
-    render: Callable[[dict], bytes]  # a chat.completion payload, as providers answer and the cache stores it
-    stream: Callable[[ChatRequest], StreamRenderer]
-    cacheable: Callable[[ChatRequest], bool]
+    parse: Callable[[bytes, Any], Request]  # body and request headers (lower-case names)
+    render: Callable[[dict], bytes]  # the call's payload (a chat.completion for chat), as the cache stores it
+    stream: Callable[[ChatRequest], StreamRenderer] | None  # None: the endpoint never streams
+    cacheable: Callable[[Request], bool]
     error_body: Callable[[GatewayError], bytes]
     stream_headers: tuple[tuple[str, str], ...] = (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"))
+    # The routes it serves (ModelRoute.mode): a model of another mode is refused with 400.
+    mode: str = "chat"
+    # The call along the route's chain, with fallback and breaker (a non-streamed answer; streams are chat's).
+    call: Callable[[Request, tuple[Target, ...], str | None], Awaitable[routing.Answer]] = routing.complete

@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from infra.metrics import LLM_BUCKETS
 
 REQUESTS = Counter(
-    "gateway_requests", "Chat completion requests, by outcome.",
+    "gateway_requests", "Requests to the pipeline's endpoints (chat completions, embeddings), by outcome.",
     ["tenant", "model", "provider", "status_class", "cache"],
 )
 TOKENS = Counter(

@@ -1,18 +1,19 @@
 """The one request pipeline every endpoint plugs into (../shared/ARCHITECTURE.md, "One pipeline").
 
 authenticate -> admit (limits, budget) -> cache -> route and call with fallback -> account -> observe.
-An endpoint (completions/endpoint.py) supplies its parser, its renderers and its cache rule; the
-steps between are written here once. Every outcome after authentication is recorded.
+An endpoint (completions/endpoint.py) supplies its parser, its renderers, its cache rule, the mode of
+the routes it serves and the call it makes along a chain (routing.complete for chat); the steps between
+are written here once. Every outcome after authentication is recorded.
 """
 from __future__ import annotations
 
 import asyncio
 from typing import Callable
 
-from infra.errors import GatewayError, forbidden, not_found
+from infra.errors import GatewayError, bad_request, forbidden, not_found
 from infra.sharedredis import shared_redis
 from providers import routes, routing, tokens
-from providers.types import ChatRequest, Target, Usage
+from providers.types import ChatRequest, Request, Target, Usage
 from tenants import ratelimit
 from tenants.auth import authenticate
 from tenants.principal import Principal
@@ -65,9 +66,9 @@ async def handle(endpoint: Endpoint, principal: Principal, body: bytes, ctx: Con
     observe.begin(principal, ctx)
     model, ticket, slot, routed = "", None, cache.NO_SLOT, False
     try:
-        req = endpoint.parse(body)
+        req = endpoint.parse(body, ctx.headers)
         model = req.model
-        targets = await _targets(principal, req)
+        targets = await _targets(endpoint, principal, req)
         cacheable = endpoint.cacheable(req)
         if cacheable and cache.may_answer(principal, req, ctx.cache_control):
             ticket = await admission.admit(principal, req, targets, ctx, reserve=False)
@@ -103,12 +104,17 @@ async def handle(endpoint: Endpoint, principal: Principal, body: bytes, ctx: Con
         raise
 
 
-async def _targets(principal: Principal, req: ChatRequest) -> tuple[Target, ...]:
+async def _targets(endpoint: Endpoint, principal: Principal, req: Request) -> tuple[Target, ...]:
     targets = await routes.targets_for(req.model)
     if not principal.may_use(req.model):
         raise forbidden(f"This key may not use the model '{req.model}'.", code="model_not_allowed")
     if not targets:
         raise not_found(f"The model '{req.model}' does not exist.", code="model_not_found")
+    if targets[0].mode != endpoint.mode:
+        raise bad_request(
+            f"The model '{req.model}' is for {targets[0].mode} (its mode); this endpoint takes models for {endpoint.mode}.",
+            param="model", code="model_mode_mismatch",
+        )
     return targets
 
 
@@ -121,17 +127,17 @@ def _headers(ctx: Context, provider: str | None, cache: str = "MISS", ticket: ra
     return headers
 
 
-def _record_disconnect(principal: Principal, req: ChatRequest, ctx: Context, target: Target, streamed: bool = False) -> None:
+def _record_disconnect(principal: Principal, req: Request, ctx: Context, target: Target, streamed: bool = False) -> None:
     """The client left while a provider was working: bill the prompt we sent, as estimated.
 
     The cheap estimate, not the BPE: loading the tokenizer costs a worker ~130 MB, and a
     disconnect's count is an estimate either way (the completion is unknown)."""
-    usage = Usage(tokens.measure(req.messages).estimate(), 0, estimated=True)
+    usage = Usage(req.prompt_size().estimate(), 0, estimated=True)
     outcome = Outcome(req.model, 499, target, usage, "client_disconnected", streamed=streamed, client_disconnected=True)
     accounting.record(principal, ctx, outcome)
 
 
-def _cached(endpoint: Endpoint, principal: Principal, req: ChatRequest, targets: tuple[Target, ...], ctx: Context,
+def _cached(endpoint: Endpoint, principal: Principal, req: Request, targets: tuple[Target, ...], ctx: Context,
             ticket: ratelimit.Ticket, hit: cache.Hit) -> Reply:
     """Answer from the cache: no upstream call, recorded as cached at zero cost."""
     target = next((t for t in targets if t.provider == hit.provider), None)
@@ -143,18 +149,20 @@ def _cached(endpoint: Endpoint, principal: Principal, req: ChatRequest, targets:
     return Reply(200, headers, body=endpoint.render(hit.payload()))
 
 
-async def _complete(endpoint: Endpoint, principal: Principal, req: ChatRequest, targets: tuple[Target, ...],
+async def _complete(endpoint: Endpoint, principal: Principal, req: Request, targets: tuple[Target, ...],
                     ctx: Context, ticket: ratelimit.Ticket, slot: cache.Slot) -> Reply:
     try:
-        answer = await routing.complete(req, targets, ctx.traceparent)
+        answer = await endpoint.call(req, targets, ctx.traceparent)
     except asyncio.CancelledError:
         _record_disconnect(principal, req, ctx, targets[0])
         await asyncio.shield(slot.release())
         raise
     response, payload = answer.response, answer.response.to_openai()
-    # No usage from the provider: bill the gateway's own count, marked estimated, never $0.
-    usage = response.usage or tokens.answer_usage(req.messages, response)
-    payload["usage"] = usage.to_openai()  # as the stream's last chunk carries the estimate
+    usage = response.usage
+    if usage is None and isinstance(req, ChatRequest):
+        # No usage from the provider: bill the gateway's own count, marked estimated, never $0.
+        usage = tokens.answer_usage(req.messages, response)
+        payload["usage"] = usage.to_openai()  # as the stream's last chunk carries the estimate
     accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, usage))
     ratelimit.settle(ticket, usage)  # queued for the next bookkeeping pipeline, with the budget's
     await slot.fill(answer.target.provider, payload)

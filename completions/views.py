@@ -1,4 +1,4 @@
-"""The API's plain Django views (health, models); the pipeline's endpoints are served in raw ASGI (completions/asgi.py)."""
+"""The API's plain Django views (health, error handlers); /v1/models is DRF (completions/api.py), the pipeline's endpoints raw ASGI (completions/asgi.py)."""
 from __future__ import annotations
 
 import orjson
@@ -7,9 +7,6 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from infra.errors import GatewayError, error_response, method_not_allowed, not_found
-from providers import routes
-from tenants.auth import authenticate
-from infra.clients import client_address
 
 from . import health as health_checks
 
@@ -44,20 +41,3 @@ async def health(request):
         return error_response(method_not_allowed(request.method))
     code, payload = await sync_to_async(health_checks.report, thread_sensitive=False)()
     return json_response(payload, code)
-
-
-@csrf_exempt
-async def models(request):
-    if request.method != "GET":
-        return error_response(method_not_allowed(request.method))
-    try:
-        principal = await authenticate(request.headers, client_address(request))
-    except GatewayError as err:
-        return error_response(err)
-    table = await routes.table()
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": targets[0].provider}
-        for name, targets in sorted(table.items())
-        if principal.may_use(name)
-    ]
-    return json_response({"object": "list", "data": data})

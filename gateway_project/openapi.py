@@ -1,4 +1,9 @@
-"""The OpenAPI 3 document of the public API, written by hand to match INTERFACE.md; GET /v1/openapi.json."""
+"""GET /v1/openapi.json: one OpenAPI 3 document of the public API (../shared/INTERFACE.md).
+
+The completion endpoints and /health are described here by hand (raw ASGI and plain Django views);
+drf-spectacular generates the Django REST framework endpoints (/v1/models, /v1/usage, /v1/admin/)
+from their serializers, and document() joins the two.
+"""
 from __future__ import annotations
 
 from functools import cache
@@ -6,6 +11,8 @@ from functools import cache
 import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator
 
 from infra.errors import error_response, method_not_allowed
 
@@ -14,11 +21,11 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _error(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+def _error(description: str, schema: str = "Error") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
-def _errors(*statuses: str) -> dict:
+def _errors(*statuses: str, schema: str = "Error") -> dict:
     described = {
         "400": "Malformed JSON, a wrong field type or a missing field (`invalid_request_error`).",
         "401": "Missing, unknown, revoked or expired key (`authentication_error`).",
@@ -30,10 +37,11 @@ def _errors(*statuses: str) -> dict:
         "502": "Every provider in the chain failed (`upstream_error`).",
         "504": "Every provider in the chain timed out (`timeout_error`).",
     }
-    return {status: _error(described[status]) for status in statuses}
+    return {status: _error(described[status], schema) for status in statuses}
 
 
 _NULLABLE_STRING = {"type": "string", "nullable": True}
+_TOKEN = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 
 _SCHEMAS = {
     "Error": {
@@ -99,6 +107,50 @@ _SCHEMAS = {
             "usage": _ref("TokenUsage"),
         },
     },
+    "EmbeddingRequest": {
+        "type": "object",
+        "required": ["model", "input"],
+        "additionalProperties": True,
+        "description": "OpenAI's embeddings body, for a route added with `--mode embeddings`; fields the gateway does "
+                       "not know are passed upstream.",
+        "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "input": {
+                "description": "A string, an array of strings, an array of token ids, or an array of token-id arrays; "
+                               "at most 2048 inputs, none empty.",
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string", "minLength": 1}},
+                    {"type": "array", "minItems": 1, "items": _TOKEN},
+                    {"type": "array", "minItems": 1, "maxItems": 2048,
+                     "items": {"type": "array", "minItems": 1, "items": _TOKEN}},
+                ],
+            },
+            "encoding_format": {"type": "string", "enum": ["float", "base64"], "nullable": True,
+                                "description": "`base64`: little-endian float32 vectors, base64-encoded."},
+            "dimensions": {"type": "integer", "minimum": 1, "maximum": 65536, "nullable": True},
+            "user": _NULLABLE_STRING,
+        },
+    },
+    "EmbeddingList": {
+        "type": "object",
+        "required": ["object", "data", "model", "usage"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": {
+                "type": "object",
+                "required": ["object", "index", "embedding"],
+                "properties": {
+                    "object": {"type": "string", "enum": ["embedding"]},
+                    "index": {"type": "integer"},
+                    "embedding": {"oneOf": [{"type": "array", "items": {"type": "number"}}, {"type": "string"}]},
+                },
+            }},
+            "model": {"type": "string"},
+            "usage": {"type": "object", "required": ["prompt_tokens", "total_tokens"],
+                      "properties": {"prompt_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}},
+        },
+    },
     "TokenUsage": {
         "type": "object",
         "properties": {
@@ -107,40 +159,104 @@ _SCHEMAS = {
             "completion_tokens_details": {"type": "object", "properties": {"reasoning_tokens": {"type": "integer"}}},
         },
     },
-    "ModelList": {
+    "AnthropicError": {
         "type": "object",
-        "required": ["object", "data"],
+        "required": ["type", "error"],
+        "description": "Anthropic's error shape, on /v1/messages; `error.type` follows the status "
+                       "(`invalid_request_error`, `authentication_error`, `rate_limit_error`, `api_error`, ...).",
         "properties": {
-            "object": {"type": "string", "enum": ["list"]},
-            "data": {"type": "array", "items": {
-                "type": "object",
-                "required": ["id", "object", "owned_by"],
-                "properties": {"id": {"type": "string"}, "object": {"type": "string", "enum": ["model"]},
-                               "created": {"type": "integer"}, "owned_by": {"type": "string"}},
-            }},
+            "type": {"type": "string", "enum": ["error"]},
+            "error": {"type": "object", "required": ["type", "message"],
+                      "properties": {"type": {"type": "string"}, "message": {"type": "string"}}},
         },
     },
-    "UsageTotals": {
+    "MessagesRequest": {
         "type": "object",
+        "required": ["model", "max_tokens", "messages"],
+        "additionalProperties": True,
+        "description": "Anthropic's Messages body. To an `anthropic` provider it goes as it came (the route's model; "
+                       "`anthropic-beta` passed on); to the others it is translated to chat completions.",
         "properties": {
-            **{name: {"type": "integer"} for name in
-               ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
-                "reasoning_tokens", "cached_requests", "errors")},
-            "cost_usd": {"type": "string", "description": "Exact decimal string (the ledger's sum, never rounded), never a float."},
+            "model": {"type": "string", "minLength": 1},
+            "max_tokens": {"type": "integer", "minimum": 1, "maximum": 2**53},
+            "messages": {"type": "array", "minItems": 1, "description": "At most MAX_MESSAGES items (default 2048).",
+                         "items": {"type": "object", "required": ["role", "content"], "properties": {
+                             "role": {"type": "string", "enum": ["user", "assistant"]},
+                             "content": {"oneOf": [{"type": "string"},
+                                                   {"type": "array", "items": _ref("ContentPart")}]}}}},
+            "system": {"nullable": True, "oneOf": [{"type": "string"}, {"type": "array", "items": _ref("ContentPart")}]},
+            "stream": {"type": "boolean", "nullable": True},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
+            "top_k": {"type": "integer", "minimum": 0, "maximum": 2**53, "nullable": True},
+            "stop_sequences": {"type": "array", "items": {"type": "string"}, "nullable": True},
+            "tools": {"type": "array", "items": {"type": "object"}, "nullable": True},
+            "tool_choice": {"type": "object", "nullable": True, "required": ["type"], "properties": {
+                "type": {"type": "string", "enum": ["auto", "any", "tool", "none"]}, "name": {"type": "string"}}},
+            "metadata": {"description": "`user_id` becomes the chat request's `user`."},
         },
     },
-    "UsageReport": {
+    "MessagesResponse": {
         "type": "object",
-        "required": ["object", "tenant", "start", "end", "group_by", "data", "total"],
+        "required": ["id", "type", "role", "content", "model", "stop_reason", "usage"],
         "properties": {
-            "object": {"type": "string", "enum": ["usage"]},
-            "tenant": {"type": "string"},
-            "start": {"type": "string", "format": "date"},
-            "end": {"type": "string", "format": "date"},
-            "group_by": {"type": "string", "enum": ["model", "day", "key"]},
-            "data": {"type": "array", "items": {"allOf": [_ref("UsageTotals"), {"type": "object", "properties": {
-                "model": {"type": "string"}, "day": {"type": "string"}, "key": {"type": "string"}}}]}},
-            "total": _ref("UsageTotals"),
+            "id": {"type": "string"},
+            "type": {"type": "string", "enum": ["message"]},
+            "role": {"type": "string", "enum": ["assistant"]},
+            "content": {"type": "array", "items": {"type": "object"},
+                        "description": "`text` and `tool_use` blocks."},
+            "model": {"type": "string"},
+            "stop_reason": {"type": "string", "enum": ["end_turn", "max_tokens", "tool_use", "refusal"]},
+            "stop_sequence": _NULLABLE_STRING,
+            "usage": {"type": "object", "properties": {name: {"type": "integer"} for name in (
+                "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}},
+        },
+    },
+    "ResponsesRequest": {
+        "type": "object",
+        "required": ["model", "input"],
+        "additionalProperties": True,
+        "description": "OpenAI's Responses body, stateless: `store` is not kept and `previous_response_id` gets 400.",
+        "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "input": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "object"},
+                                                     "description": "`message` (input_text, input_image, input_file "
+                                                                    "parts), `function_call` and "
+                                                                    "`function_call_output` items."}]},
+            "instructions": _NULLABLE_STRING,
+            "stream": {"type": "boolean", "nullable": True},
+            "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": 2**53, "nullable": True},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2, "nullable": True},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
+            "tools": {"type": "array", "nullable": True, "items": {
+                "type": "object", "required": ["type", "name"],
+                "properties": {"type": {"type": "string", "enum": ["function"]}, "name": {"type": "string"}}}},
+            "tool_choice": {"nullable": True, "oneOf": [
+                {"type": "string", "enum": ["auto", "none", "required"]},
+                {"type": "object", "required": ["type", "name"], "properties": {
+                    "type": {"type": "string", "enum": ["function"]}, "name": {"type": "string"}}}]},
+            "parallel_tool_calls": {"type": "boolean", "nullable": True},
+            "user": _NULLABLE_STRING,
+            "store": {"description": "Accepted and ignored: the gateway keeps no responses."},
+            "previous_response_id": {"description": "Not supported (400): send the whole conversation in `input`."},
+        },
+    },
+    "Response": {
+        "type": "object",
+        "required": ["id", "object", "created_at", "status", "model", "output"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["response"]},
+            "created_at": {"type": "integer"},
+            "status": {"type": "string", "enum": ["completed", "incomplete"]},
+            "model": {"type": "string"},
+            "output": {"type": "array", "items": {"type": "object"},
+                       "description": "`message` and `function_call` items."},
+            "usage": {"type": "object", "properties": {
+                "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"},
+                "total_tokens": {"type": "integer"},
+                "input_tokens_details": {"type": "object", "properties": {"cached_tokens": {"type": "integer"}}},
+                "output_tokens_details": {"type": "object", "properties": {"reasoning_tokens": {"type": "integer"}}}}},
         },
     },
     "Health": {
@@ -167,27 +283,46 @@ _PATHS = {
             **_errors("400", "401", "403", "404", "413", "429", "502", "504"),
         },
     }},
-    "/v1/models": {"get": {
-        "operationId": "listModels",
-        "summary": "The models this key's tenant may use, in OpenAI's list format.",
+    "/v1/embeddings": {"post": {
+        "operationId": "createEmbedding",
+        "summary": "OpenAI-compatible embeddings for routes added with `--mode embeddings`; billed on input tokens, "
+                   "identical requests answered from the cache (`x-cache: HIT`). A chat model here is a 400.",
         "security": _SECURITY,
-        "responses": {"200": {"description": "Models.", "content": {"application/json": {"schema": _ref("ModelList")}}},
-                      **_errors("401", "403", "429")},
-    }},
-    "/v1/usage": {"get": {
-        "operationId": "getUsage",
-        "summary": "This tenant's usage between two UTC dates (both inclusive), as JSON or CSV.",
-        "security": _SECURITY,
-        "parameters": [
-            {"name": "start", "in": "query", "schema": {"type": "string", "format": "date"}},
-            {"name": "end", "in": "query", "schema": {"type": "string", "format": "date"}},
-            {"name": "group_by", "in": "query", "schema": {"type": "string", "enum": ["model", "day", "key"]}},
-            {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}},
-        ],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EmbeddingRequest")}}},
         "responses": {
-            "200": {"description": "The report.", "content": {"application/json": {"schema": _ref("UsageReport")},
-                                                              "text/csv": {"schema": {"type": "string"}}}},
-            **_errors("400", "401", "403", "429"),
+            "200": {"description": "One embedding per input, in input order.",
+                    "content": {"application/json": {"schema": _ref("EmbeddingList")}}},
+            **_errors("400", "401", "403", "404", "413", "429", "502", "504"),
+        },
+    }},
+    "/v1/messages": {"post": {
+        "operationId": "createMessage",
+        "summary": "Anthropic's Messages API on any chat route (`x-api-key` or Bearer; `anthropic-version` accepted). "
+                   "`stream: true` answers Anthropic's events: message_start, content_block_start/_delta/_stop, "
+                   "message_delta (stop reason, usage), message_stop. Errors in Anthropic's shape.",
+        "security": _SECURITY,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("MessagesRequest")}}},
+        "responses": {
+            "200": {"description": "The answer (JSON), or a stream of Anthropic's events.", "content": {
+                "application/json": {"schema": _ref("MessagesResponse")},
+                "text/event-stream": {"schema": {"type": "string"}},
+            }},
+            **_errors("400", "401", "403", "404", "413", "429", "502", "504", schema="AnthropicError"),
+        },
+    }},
+    "/v1/responses": {"post": {
+        "operationId": "createResponse",
+        "summary": "OpenAI's Responses API, stateless, on any chat route. `stream: true` answers its typed events "
+                   "(response.created, response.output_text.delta, response.function_call_arguments.delta, "
+                   "response.completed, ...), each with `sequence_number`.",
+        "security": _SECURITY,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ResponsesRequest")}}},
+        "responses": {
+            "200": {"description": "The Response object (JSON), or a stream of its events.", "content": {
+                "application/json": {"schema": _ref("Response")},
+                "text/event-stream": {"schema": {"type": "string"}},
+            }},
+            **_errors("400", "401", "403", "404", "413", "429", "502", "504"),
         },
     }},
     "/health": {"get": {
@@ -203,20 +338,77 @@ _PATHS = {
 }
 
 
+_SECURITY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "Bearer": {"type": "http", "scheme": "bearer", "description": "A tenant's API key."},
+    "AdminToken": {"type": "http", "scheme": "bearer", "description": "An admin token from `manage.py create_admin_token`."},
+}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.authentication.ApiKeyAuthentication"
+    name = ["ApiKey", "Bearer"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"ApiKey": []}, {"Bearer": []}]  # either header
+
+    def get_security_definition(self, auto_schema):
+        return [_SECURITY_SCHEMES["ApiKey"], _SECURITY_SCHEMES["Bearer"]]
+
+
+class AdminTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.authentication.AdminTokenAuthentication"
+    name = "AdminToken"
+
+    def get_security_definition(self, auto_schema):
+        return _SECURITY_SCHEMES["AdminToken"]
+
+
+_DRF_ERRORS = {
+    "400": "Bad input; `param` names the field (`invalid_request_error`).",
+    "401": "Missing, unknown, revoked or expired key or token (`authentication_error`).",
+    "403": "Not allowed: the user lacks the permission, or the tenant is disabled (`permission_error`).",
+    "404": "No such tenant, key prefix or model (`not_found_error`).",
+    "405": "Wrong method (`invalid_request_error`).",
+    "429": "Too many failed key checks (`rate_limit_error`); see `Retry-After`.",
+}
+
+
+def _with_errors(path: str, operation: dict) -> dict:
+    """A generated operation with the error answers its view can give, in the one Error shape."""
+    statuses = ["401", "403", "405"]
+    if operation.get("parameters") or operation.get("requestBody"):
+        statuses.append("400")
+    if "{" in path or "tenant" in str(operation.get("parameters")):
+        statuses.append("404")
+    if not path.startswith("/v1/admin/"):
+        statuses.append("429")
+    operation["responses"].update({s: _error(_DRF_ERRORS[s]) for s in sorted(statuses) if s not in operation["responses"]})
+    return operation
+
+
+def _generated() -> dict:
+    """drf-spectacular's document of the DRF endpoints."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            operations[method] = _with_errors(path, operation)
+    return schema
+
+
 @cache
 def document() -> bytes:
-    """The OpenAPI document, serialised once."""
+    """The OpenAPI document, built and serialised once."""
+    generated = _generated()
+    components = generated.get("components", {})
     return orjson.dumps({
         "openapi": "3.0.3",
         "info": {"title": "AI gateway", "version": "1", "description": "OpenAI-compatible gateway; see the README."},
         "servers": [{"url": "/"}],
-        "paths": _PATHS,
+        "paths": {**_PATHS, **generated["paths"]},
         "components": {
-            "schemas": _SCHEMAS,
-            "securitySchemes": {
-                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                "Bearer": {"type": "http", "scheme": "bearer"},
-            },
+            "schemas": {**components.get("schemas", {}), **_SCHEMAS},
+            "securitySchemes": _SECURITY_SCHEMES,
         },
     })
 

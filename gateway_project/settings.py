@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "channels",
     "django_prometheus",
     "axes",  # admin login lockout (README, "Security")
@@ -195,12 +196,27 @@ AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AUDITLOG_STORE_JSON_CHANGES = True  # before/after as JSON values, not their text
 AUDITLOG_USE_FK_STRING_REPRESENTATION = True  # "replaced_by: gw-AbCdEfGh…", not a row id
 
+# Django REST framework (the management API and the non-hot JSON endpoints). Secure by default: a view
+# needs an admin token and the Django permissions it names (infra/api.py); the tenant endpoints
+# (/v1/models, /v1/usage) name API-key authentication themselves. No sessions, so no CSRF.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.AdminTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["infra.api.ModelPermissions"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "completions.errors.drf_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "infra.api.FirstRenderer",
+    # `format` is /v1/usage's own parameter (json or csv), not DRF's renderer override.
+    "URL_FORMAT_OVERRIDE": None,
+    "EXCEPTION_HANDLER": "infra.errors.drf_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AI gateway",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
 }
 
 # Gateway behaviour.

@@ -43,7 +43,7 @@ class ModelRouteInline(admin.TabularInline):
     model = ModelRoute
     form = RouteForm
     fields = [
-        "public_name", "upstream_model", "priority", "weight", *PRICE_FIELDS, "enabled",
+        "public_name", "upstream_model", "mode", "priority", "weight", *PRICE_FIELDS, "enabled",
     ]
     extra = 0
 
@@ -98,10 +98,10 @@ class ProviderAdmin(admin.ModelAdmin):
 class ModelRouteAdmin(admin.ModelAdmin):
     form = RouteForm
     list_display = [
-        "public_name", "provider", "upstream_model", "priority", "weight", *PRICE_FIELDS, "prices", "enabled",
+        "public_name", "provider", "upstream_model", "mode", "priority", "weight", *PRICE_FIELDS, "prices", "enabled",
     ]
     list_editable = ["priority", "weight", "enabled"]
-    list_filter = ["enabled", "provider", "provider__kind"]
+    list_filter = ["enabled", "mode", "provider", "provider__kind"]
     list_select_related = ["provider"]
     search_fields = ["public_name", "upstream_model", "provider__name"]
     autocomplete_fields = ["provider"]

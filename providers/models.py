@@ -64,11 +64,20 @@ class PriceSource(models.TextChoices):
 
 
 class ModelRoute(models.Model):
+    class Mode(models.TextChoices):
+        CHAT = "chat", "Chat"
+        EMBEDDINGS = "embeddings", "Embeddings"
+
+    # Provider kinds that answer embeddings (providers/adapters: build_embeddings_request).
+    EMBEDDINGS_KINDS = ("openai", "azure", "ollama", "mock")
+
     public_name = models.CharField(max_length=200, help_text="The model name clients ask for.")
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="routes")
     upstream_model = models.CharField(max_length=200, help_text="The provider's model (or Azure deployment) name.")
     priority = models.IntegerField(default=0, help_text="Fallback order: lowest first.")
     weight = models.PositiveIntegerField(default=1, help_text="Share of traffic among routes of equal priority.")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.CHAT,
+                            help_text="Which endpoints the route serves; every route of one public name has the same mode.")
     enabled = models.BooleanField(default=True)
     input_price_per_mtok = models.DecimalField(max_digits=14, decimal_places=6, default=0, help_text="USD per 1M prompt tokens.")
     output_price_per_mtok = models.DecimalField(
@@ -114,3 +123,17 @@ class ModelRoute(models.Model):
             p for p in (self.input_price_per_mtok, self.output_price_per_mtok,
                         self.cached_input_price_per_mtok, self.cache_write_price_per_mtok)
         )
+
+    def clean(self) -> None:
+        """One mode per public name (the endpoint a client calls picks it), and a provider kind that serves it."""
+        super().clean()
+        if self.mode == self.Mode.EMBEDDINGS and self.provider_id is not None:
+            kind = self.provider.kind
+            if kind not in self.EMBEDDINGS_KINDS:
+                raise ValidationError(
+                    {"mode": f"{kind} providers serve no embeddings; use one of {', '.join(self.EMBEDDINGS_KINDS)}."})
+        others = ModelRoute.objects.filter(public_name=self.public_name).exclude(pk=self.pk).exclude(mode=self.mode)
+        other = others.first()
+        if other is not None:
+            raise ValidationError({"mode": f"The routes of {self.public_name!r} are {other.mode} routes; "
+                                           f"one public name has one mode (use another name for {self.mode})."})

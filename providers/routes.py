@@ -59,6 +59,7 @@ def _target(route: ModelRoute) -> Target:
         weight=route.weight,
         options=dict(provider.options or {}),
         misconfigured=misconfigured,
+        mode=route.mode,
     )
 
 

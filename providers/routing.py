@@ -15,8 +15,12 @@ from infra import telemetry
 from infra.metrics import child
 from infra.errors import GatewayError
 
-from . import adapters, breaker, http, metrics
-from .types import ChatChunk, ChatRequest, ChatResponse, Target, UpstreamError, UpstreamRequest, Usage
+from . import adapters, breaker, http, metrics, tokens
+from .adapters import common as adapter_common
+from .types import (
+    ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Target, UpstreamError, UpstreamRequest,
+    Usage,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +34,7 @@ class Attempt:
 @dataclass(slots=True)
 class Answer:
     target: Target
-    response: ChatResponse
+    response: ChatResponse | EmbeddingResponse  # what the endpoint's call asked for
     attempts: list[Attempt]
 
 
@@ -66,10 +70,10 @@ def order(targets: tuple[Target, ...], rng: random.Random | None = None) -> list
 _GENAI_NAMES = {"azure": ("azure.ai.openai", "az.ai.openai")}
 
 
-def _request_attributes(req: ChatRequest, target: Target, index: int) -> dict:
+def _request_attributes(req: ChatRequest | EmbeddingRequest, target: Target, index: int) -> dict:
     provider_name, system = _GENAI_NAMES.get(target.kind, (target.kind, target.kind))
     attributes = {
-        "gen_ai.operation.name": "chat",
+        "gen_ai.operation.name": _operation(req),
         "gen_ai.provider.name": provider_name,
         "gen_ai.system": system,
         "gen_ai.request.model": target.upstream_model,
@@ -79,16 +83,26 @@ def _request_attributes(req: ChatRequest, target: Target, index: int) -> dict:
         "gateway.fallback_index": index,
         "gateway.stream": req.stream,
     }
+    if (scope := telemetry.scope()) is not None:
+        attributes["gateway.tenant"] = scope.tenant
+        attributes["gateway.request_id"] = scope.request_id
+    if isinstance(req, EmbeddingRequest):
+        attributes["gen_ai.request.encoding_formats"] = [req.encoding_format or "float"]
+        if req.dimensions is not None:
+            attributes["gen_ai.embeddings.dimension.count"] = req.dimensions
+        return attributes
     if req.max_tokens is not None:
         attributes["gen_ai.request.max_tokens"] = req.max_tokens
     if req.temperature is not None:
         attributes["gen_ai.request.temperature"] = req.temperature
-    if (scope := telemetry.scope()) is not None:
-        attributes["gateway.tenant"] = scope.tenant
-        attributes["gateway.request_id"] = scope.request_id
     if settings.TRACE_CONTENT:
         attributes["gen_ai.input.messages"] = orjson.dumps([m.to_openai() for m in req.messages]).decode()
     return attributes
+
+
+def _operation(req: ChatRequest | EmbeddingRequest) -> str:
+    """The GenAI operation name, which also names the attempt's span."""
+    return "embeddings" if isinstance(req, EmbeddingRequest) else "chat"
 
 
 def end_span(span: trace.Span, model: str, usage: Usage | None, finish_reasons: list[str], output: list[dict]) -> None:
@@ -100,7 +114,7 @@ def end_span(span: trace.Span, model: str, usage: Usage | None, finish_reasons: 
         if usage is not None:
             attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
             attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
-        if settings.TRACE_CONTENT:
+        if settings.TRACE_CONTENT and output:
             attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
         span.set_attributes(attributes)
     span.end()
@@ -109,10 +123,10 @@ def end_span(span: trace.Span, model: str, usage: Usage | None, finish_reasons: 
 class _Call:
     """One provider attempt: its span (whose context goes upstream as traceparent), timing and metrics."""
 
-    def __init__(self, req: ChatRequest, target: Target, index: int):
+    def __init__(self, req: ChatRequest | EmbeddingRequest, target: Target, index: int):
         self.target = target
         self.started = time.monotonic()
-        self.span = telemetry.tracer().start_span(f"chat {target.upstream_model}", kind=SpanKind.CLIENT)
+        self.span = telemetry.tracer().start_span(f"{_operation(req)} {target.upstream_model}", kind=SpanKind.CLIENT)
         if self.span.is_recording():
             self.span.set_attributes(_request_attributes(req, target, index))
         if index:
@@ -203,6 +217,55 @@ def _response_output(response: ChatResponse) -> tuple[list[str], list[dict]]:
 
 async def complete(req: ChatRequest, targets: tuple[Target, ...], traceparent: str | None = None) -> Answer:
     """Call the chain until one provider answers; raise a GatewayError when none does."""
+    answer = await _along(req, targets, traceparent, _chat)
+    end_span(answer.span, answer.response.model, answer.response.usage, *_response_output(answer.response))
+    return answer.answer
+
+
+async def embed(req: EmbeddingRequest, targets: tuple[Target, ...], traceparent: str | None = None) -> Answer:
+    """Embeddings along the chain, as `complete`; an answer without usage carries the gateway's count, marked estimated."""
+    answer = await _along(req, targets, traceparent, _embeddings)
+    response = answer.response
+    if response.usage is None:
+        response = EmbeddingResponse(response.model, response.data, Usage(tokens.count_inputs(req.input), 0, estimated=True))
+    end_span(answer.span, response.model, response.usage, [], [])
+    return Answer(answer.answer.target, response, answer.answer.attempts)
+
+
+def _chat(adapter, req: ChatRequest, target: Target) -> tuple[UpstreamRequest, object]:
+    return adapter.build_request(req, target, stream=False), adapter.parse_response
+
+
+def _embeddings(adapter, req: EmbeddingRequest, target: Target) -> tuple[UpstreamRequest, object]:
+    if not hasattr(adapter, "build_embeddings_request"):  # ModelRoute.clean refuses such a route
+        raise UpstreamError("malformed", f"{target.kind} providers serve no embeddings", retryable=True)
+
+    def parse(status: int, body: bytes, target: Target) -> EmbeddingResponse:
+        response = adapter.parse_embeddings_response(status, body, target)
+        if len(response.data) != len(req.input):
+            raise UpstreamError("malformed", f"{target.provider} answered {len(response.data)} embeddings "
+                                             f"for {len(req.input)} inputs")
+        if req.encoding_format == "base64":  # a provider that ignored the format still answers in the one asked for
+            return adapter_common.as_base64(response, target)
+        return response
+
+    return adapter.build_embeddings_request(req, target), parse
+
+
+@dataclass(slots=True)
+class _Done:
+    answer: Answer
+    span: trace.Span  # the successful attempt's span, ended by the caller with what it answered
+
+    @property
+    def response(self):
+        return self.answer.response
+
+
+async def _along(req, targets: tuple[Target, ...], traceparent: str | None, translate) -> _Done:
+    """Call the chain until one provider answers; raise a GatewayError when none does.
+
+    `translate(adapter, req, target)` gives the upstream request and the adapter's parser for its answer."""
     errors: list[UpstreamError] = []
     attempts: list[Attempt] = []
     for index, target in enumerate(order(targets)):
@@ -211,9 +274,10 @@ async def complete(req: ChatRequest, targets: tuple[Target, ...], traceparent: s
         adapter = adapters.get(target.kind)
         call = _Call(req, target, index)
         try:
-            upstream = call.prepare(adapter.build_request(req, target, stream=False), traceparent)
+            built, parse = translate(adapter, req, target)
+            upstream = call.prepare(built, traceparent)
             status, body = await http.send(target, upstream)
-            response = adapter.parse_response(status, body, target)
+            response = parse(status, body, target)
         except UpstreamError as err:
             attempts.append(call.failed(err))
             if _callers_fault(err):
@@ -224,8 +288,7 @@ async def complete(req: ChatRequest, targets: tuple[Target, ...], traceparent: s
             call.abandoned()
             raise
         attempts.append(call.succeeded(status))
-        end_span(call.span, response.model, response.usage, *_response_output(response))
-        return Answer(target, response, attempts)
+        return _Done(Answer(target, response, attempts), call.span)
     raise all_failed(errors)
 
 

@@ -13,8 +13,9 @@ from .models import ModelRoute, PriceSource, Provider, api_key_env_problem
 
 MOCK_PROVIDER = "mock"
 MOCK_ROUTES = (
-    ("mock-small", Decimal("0.15"), Decimal("0.60")),
-    ("mock-large", Decimal("2.50"), Decimal("10.00")),
+    ("mock-small", Decimal("0.15"), Decimal("0.60"), ModelRoute.Mode.CHAT),
+    ("mock-large", Decimal("2.50"), Decimal("10.00"), ModelRoute.Mode.CHAT),
+    ("mock-embed", Decimal("0.02"), Decimal("0"), ModelRoute.Mode.EMBEDDINGS),
 )
 
 
@@ -101,6 +102,7 @@ class RouteSpec:
     output_price_per_mtok: Decimal | None = None
     cached_input_price_per_mtok: Decimal | None = None
     cache_write_price_per_mtok: Decimal | None = None
+    mode: str | None = None  # chat | embeddings
 
 
 PRICE_FIELDS = (
@@ -116,6 +118,8 @@ def add_model(spec: RouteSpec) -> tuple[ModelRoute, bool]:
         raise ValidationError(f"Model name must be non-empty and without spaces, got {spec.public_name!r}.")
     if spec.weight is not None and spec.weight < 1:
         raise ValidationError(f"Weight must be at least 1 (disable a route instead of weighting it 0), got {spec.weight}.")
+    if spec.mode is not None and spec.mode not in ModelRoute.Mode.values:
+        raise ValidationError(f"Mode must be one of {', '.join(ModelRoute.Mode.values)}, got {spec.mode!r}.")
     provider = Provider.objects.filter(name=spec.provider).first()
     if provider is None:
         raise ValidationError(f"No provider named {spec.provider!r}. Add it first with: python manage.py add_provider")
@@ -127,6 +131,7 @@ def add_model(spec: RouteSpec) -> tuple[ModelRoute, bool]:
         "priority": spec.priority,
         "weight": spec.weight,
         **{name: getattr(spec, name) for name in PRICE_FIELDS},
+        "mode": spec.mode,
     }
     for field, value in updates.items():
         if value is not None:
@@ -142,11 +147,11 @@ def add_model(spec: RouteSpec) -> tuple[ModelRoute, bool]:
 def ensure_mock_provider() -> Provider:
     """The built-in mock provider and its demo routes; existing rows are left as the operator set them."""
     provider, _ = Provider.objects.get_or_create(name=MOCK_PROVIDER, defaults={"kind": Provider.Kind.MOCK})
-    for name, input_price, output_price in MOCK_ROUTES:
+    for name, input_price, output_price, mode in MOCK_ROUTES:
         ModelRoute.objects.get_or_create(
             public_name=name,
             provider=provider,
             defaults={"upstream_model": name, "input_price_per_mtok": input_price, "output_price_per_mtok": output_price,
-                      "price_source": PriceSource.MANUAL},
+                      "mode": mode, "price_source": PriceSource.MANUAL},
         )
     return provider

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .types import ChatResponse, Message, Usage
+if TYPE_CHECKING:  # types imports this module
+    from .types import ChatResponse, Message, Usage
 
 # OpenAI's chat format adds a few tokens per message and per reply.
 PER_MESSAGE = 3
@@ -62,7 +63,7 @@ class PromptSize:
 
     chars: int
     utf8_bytes: int
-    overhead: int
+    overhead: int  # tokens known without counting: the chat format's, those of token arrays
     media_bound: int = 0  # images and other non-text parts, at their most: for the upper bound only
 
     def estimate(self) -> int:
@@ -111,6 +112,7 @@ def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
 
 def answer_usage(messages: tuple[Message, ...] | list[Message], response: ChatResponse) -> Usage:
     """The gateway's own count of an answer that reported no usage: prompt and every choice's text and tool calls."""
+    from .types import Usage  # at call time: types imports this module
     parts = []
     for choice in response.choices:
         parts.append(_content_text(choice.message.get("content")))
@@ -118,3 +120,20 @@ def answer_usage(messages: tuple[Message, ...] | list[Message], response: ChatRe
             if isinstance(call, dict):
                 parts.append(str((call.get("function") or {}).get("arguments") or ""))
     return Usage(count_messages(messages), count_text("".join(parts)), estimated=True)
+
+
+def measure_inputs(inputs: tuple[str | tuple[int, ...], ...]) -> PromptSize:
+    """Embeddings input measured as `measure` does: texts by characters and bytes, token arrays exactly."""
+    chars = size = exact = 0
+    for item in inputs:
+        if isinstance(item, str):
+            chars += len(item)
+            size += len(item) if item.isascii() else len(item.encode())
+        else:
+            exact += len(item)
+    return PromptSize(chars, size, exact)
+
+
+def count_inputs(inputs: tuple[str | tuple[int, ...], ...]) -> int:
+    """Embeddings input tokens, counted with the BPE (token arrays by their length)."""
+    return sum(count_text(item) if isinstance(item, str) else len(item) for item in inputs)

@@ -1,9 +1,14 @@
 """Typed shapes that cross layers: the parsed request, upstream calls, answers, chunks."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from . import tokens
+
+if TYPE_CHECKING:
+    from .tokens import PromptSize
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +50,68 @@ class ChatRequest:
     user: str | None = None
     # Fields we do not model, passed through to OpenAI-compatible providers untouched.
     extra: dict[str, Any] = field(default_factory=dict)
-    # The body as the client sent it (after JSON parsing).
+    # The body as the client sent it (after JSON parsing); an endpoint that translates (/v1/messages,
+    # /v1/responses) puts its chat-completions translation here.
     raw: dict[str, Any] = field(default_factory=dict)
+    # The request in one provider kind's own wire format, when the client spoke it: the adapter of that kind
+    # sends it on as it came (model mapped) instead of translating `messages` back.
+    native: Native | None = None
+
+    def prompt_size(self) -> PromptSize:
+        """The messages measured; tool definitions reach the model as prompt text, so they raise the upper bound."""
+        size = tokens.measure(self.messages)
+        if not self.tools:
+            return size
+        return replace(size, media_bound=size.media_bound + tokens.tools_upper_bound(self.tools))
+
+    def output_ceiling(self, default: int) -> int:
+        """The most output tokens the answer may use: max_tokens (else `default`) for each of n choices."""
+        return (self.max_tokens or default) * (self.n or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Native:
+    """A client's body in a provider kind's own wire format, with the headers to pass on to that kind."""
+
+    kind: str  # "anthropic"
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    """A validated OpenAI embeddings request."""
+
+    model: str
+    input: tuple[str | tuple[int, ...], ...]  # texts, or token arrays
+    encoding_format: str | None = None  # float | base64
+    dimensions: int | None = None
+    user: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    stream: ClassVar[bool] = False  # one answer, never a stream
+    include_usage: ClassVar[bool] = False
+
+    def prompt_size(self) -> PromptSize:
+        return tokens.measure_inputs(self.input)
+
+    def output_ceiling(self, default: int) -> int:
+        return 0  # embeddings are billed on input tokens only
+
+
+class Request(Protocol):
+    """What the pipeline, admission and accounting read of any endpoint's request (ChatRequest, EmbeddingRequest)."""
+
+    model: str
+    stream: bool
+    include_usage: bool
+    raw: dict[str, Any]  # the body as sent: the cache key is made of it
+
+    def prompt_size(self) -> PromptSize:
+        """The input measured without a tokenizer, for rate-limit estimates and budget reservations."""
+
+    def output_ceiling(self, default: int) -> int:
+        """The most output tokens the answer may use; `default` when the request names no limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +135,7 @@ class Target:
     weight: int = 1
     options: dict[str, Any] = field(default_factory=dict)
     misconfigured: str = ""  # why routing must skip this provider (its key variable's name is refused); "" when usable
+    mode: str = "chat"  # chat | embeddings: which endpoints the route serves (ModelRoute.mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +175,16 @@ class Usage:
         return max(self.prompt_tokens - self.cached_tokens - self.cache_write_tokens, 0)
 
     def to_openai(self) -> dict:
-        return {
+        out = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
             "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
             "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
         }
+        if self.cache_write_tokens:  # no OpenAI field holds it; kept so /v1/messages can answer Anthropic's count
+            out["prompt_tokens_details"]["cache_write_tokens"] = self.cache_write_tokens
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +219,24 @@ class ChatResponse:
         if self.system_fingerprint is not None:
             out["system_fingerprint"] = self.system_fingerprint
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingResponse:
+    """An embeddings answer: one item per input, each {"object": "embedding", "index", "embedding"}."""
+
+    model: str
+    data: tuple[dict, ...]
+    usage: Usage | None
+
+    def to_openai(self) -> dict:
+        usage = self.usage or Usage()
+        return {
+            "object": "list",
+            "data": list(self.data),
+            "model": self.model,
+            "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens},
+        }
 
 
 @dataclass(frozen=True, slots=True)

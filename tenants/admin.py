@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils import formats, timezone
 
 from . import keys, services
-from .models import ApiKey, Tenant
+from .models import AdminToken, ApiKey, Tenant
 
 KEY_CREATED_TEMPLATE = "admin/tenants/apikey/key_created.html"
 
@@ -171,3 +171,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return None
         note = f"The old keys keep working for {services.DEFAULT_GRACE_MINUTES} minutes, then stop."
         return self.show_new_keys(request, issued, f"{len(issued)} key(s) rotated.", note)
+
+
+@admin.register(AdminToken)
+class AdminTokenAdmin(admin.ModelAdmin):
+    """Tokens of the management API; made with `manage.py create_admin_token` (the raw token is shown there once)."""
+
+    list_display = ["prefix", "user", "created_at", "expires_at", "revoked_at"]
+    list_select_related = ["user"]
+    search_fields = ["prefix", "user__username"]
+    fields = ["prefix", "user", "created_at", "expires_at", "revoked_at"]
+    readonly_fields = ["prefix", "user", "created_at"]
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke selected admin tokens now", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {revoked} admin token(s).", messages.SUCCESS)

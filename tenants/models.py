@@ -1,4 +1,5 @@
 """Tenants and their API keys."""
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -80,3 +81,26 @@ class ApiKeyLastUsed(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_id} @ {self.last_used_at}"
+
+
+class AdminToken(models.Model):
+    """A bearer token for the management API (/v1/admin/), acting as its user with that user's permissions."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="admin_tokens")
+    prefix = models.CharField(max_length=12, help_text="The token's first 12 characters; not secret.")
+    digest = models.CharField(max_length=64, editable=False, help_text="SHA-256 of the whole token.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The management API looks a token up by its digest.
+            models.UniqueConstraint(fields=["digest"], name="admintoken_digest_unique"),
+            # Operators name tokens by prefix in the admin.
+            models.UniqueConstraint(fields=["prefix"], name="admintoken_prefix_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user_id and self.user.get_username()})"

@@ -23,8 +23,7 @@ from django.conf import settings
 
 from infra.errors import GatewayError
 from infra.sharedredis import NO_REDIS, shared_redis
-from providers import tokens
-from providers.types import ChatRequest, Usage
+from providers.types import Request, Usage
 
 from .principal import Principal
 
@@ -222,13 +221,12 @@ def duration(ms: int) -> str:
     return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
 
 
-def estimate_tokens(req: ChatRequest) -> int:
+def estimate_tokens(req: Request) -> int:
     """Prompt tokens as OpenAI estimates them for its own limits, plus the most the answer may use."""
-    ceiling = req.max_tokens or settings.GATEWAY["TPM_DEFAULT_MAX_TOKENS"]
-    return tokens.measure(req.messages).estimate() + ceiling
+    return req.prompt_size().estimate() + req.output_ceiling(settings.GATEWAY["TPM_DEFAULT_MAX_TOKENS"])
 
 
-def limits_for(principal: Principal, req: ChatRequest) -> list[Limit]:
+def limits_for(principal: Principal, req: Request) -> list[Limit]:
     """Every limit that applies: tenant and key, requests and tokens (tokens counted only when needed)."""
     tenant, key = f"t:{principal.tenant_id}", f"k:{principal.key_id}"
     wanted = [
@@ -281,7 +279,7 @@ async def _check(limits: list[Limit], request_id: str, now_ms: int, started: asy
     return _verdict(out), True
 
 
-def acquire(principal: Principal, req: ChatRequest, request_id: str) -> Coroutine[Any, Any, Ticket]:
+def acquire(principal: Principal, req: Request, request_id: str) -> Coroutine[Any, Any, Ticket]:
     """Count the request against its limits, or raise a 429 GatewayError (nothing counted); await the result.
 
     The Redis check is queued before this returns, so a check and a budget reservation started one

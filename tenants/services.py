@@ -95,6 +95,23 @@ def create_tenant(spec: TenantSpec) -> Tenant:
     return tenant
 
 
+TENANT_FIELDS = ("name", "active", "rpm_limit", "tpm_limit", "monthly_budget_usd", "budget_is_hard", "allowed_models")
+
+
+def update_tenant(tenant: Tenant, changes: dict) -> Tenant:
+    """Change the named fields of a tenant (any of TENANT_FIELDS); cached keys see it within seconds (signals)."""
+    unknown = set(changes) - set(TENANT_FIELDS)
+    if unknown:
+        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))} of a tenant.")
+    check_positive(changes.get("rpm_limit"), "rpm")
+    check_positive(changes.get("tpm_limit"), "tpm")
+    for field, value in changes.items():
+        setattr(tenant, field, list(value) if field == "allowed_models" else value)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
 def issue_key(slug: str, name: str = "", expires_days: int | None = None) -> keys.IssuedKey:
     tenant = get_tenant(slug)
     if expires_days is not None and expires_days < 1:

@@ -16,7 +16,7 @@ from tenants import auth, keys
 from tenants.models import ApiKey, Tenant
 
 # What CI must have: under CI=true a test skipped for want of one of these fails instead (.ci/run installs them).
-CI_NEEDS = ("needs Redis", "needs PostgreSQL", "needs Chromium", "needs the playwright package")
+CI_NEEDS = ("needs Redis", "needs PostgreSQL", "needs Chromium", "needs the playwright package", "needs HAProxy")
 CI_MARKERS = ("browser", "redis", "postgres")
 
 
@@ -176,9 +176,9 @@ def upstream():
 def add_route(
     fake, kind: str, public: str, *, name: str | None = None, priority: int = 0, weight: int = 1,
     upstream_model: str | None = None, timeout: float = 5.0, prefix: str = "", options: dict | None = None,
-    base_url: str | None = None,
+    base_url: str | None = None, mode: str = "chat",
 ) -> ModelRoute:
-    """A provider of `kind` pointed at the fake (or at `base_url`), with one route for `public`."""
+    """A provider of `kind` pointed at the fake (or at `base_url`), with one route for `public` (chat or embeddings)."""
     name = name or f"{kind}-{priority}"
     if options is None:
         options = {"api_version": "2024-10-21"} if kind == "azure" else {}
@@ -189,7 +189,7 @@ def add_route(
     )
     return ModelRoute.objects.create(
         public_name=public, provider=provider, upstream_model=upstream_model or f"{kind}-model",
-        priority=priority, weight=weight, input_price_per_mtok=Decimal("1"), output_price_per_mtok=Decimal("2"),
+        priority=priority, weight=weight, input_price_per_mtok=Decimal("1"), output_price_per_mtok=Decimal("2"), mode=mode,
     )
 
 
@@ -273,3 +273,109 @@ def ledger_spy(monkeypatch) -> LedgerSpy:
 
     monkeypatch.setattr(ledger, "record", recording)
     return spy
+
+
+@pytest.fixture
+def admin_gateway(transactional_db):
+    """A real gateway process for a management API test (one per test: a transactional test's flush makes
+    content types anew, which a longer-lived process would still cache by their old ids)."""
+    from .live import GatewayServer
+
+    with GatewayServer() as server:
+        yield server
+
+
+def admin_client(server, username: str = "root", *, superuser: bool = True, groups: tuple[str, ...] = (),
+                 perms: tuple[str, ...] = ()):
+    """An httpx client for `server` sending the admin token of a new user (a superuser unless told otherwise)."""
+    import httpx
+    from django.contrib.auth.models import Group, Permission, User
+
+    from tenants import admintokens
+
+    if superuser:
+        user = User.objects.create_superuser(username, password="pw")
+    else:
+        user = User.objects.create_user(username, password="pw", is_staff=True)
+    for name in groups:
+        user.groups.add(finance_group() if name == "finance" else Group.objects.get(name=name))
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    token = admintokens.issue(username).raw
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def finance_group():
+    """The finance group of tenants/migrations/0002 (a transactional test's flush empties the table it lives in)."""
+    import importlib
+
+    from django.contrib.auth.models import Group, Permission
+
+    migration = importlib.import_module("tenants.migrations.0002_finance_group")
+    group, _ = Group.objects.get_or_create(name=migration.FINANCE)
+    for app_label, codename in migration.PERMISSIONS:
+        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group
+
+
+@pytest.fixture
+async def openai_sdk():
+    """The official AsyncOpenAI client for a tenant, speaking to the production ASGI application in this process."""
+    import httpx
+    from openai import AsyncOpenAI
+
+    from .asgi_client import application
+
+    clients: list[httpx.AsyncClient] = []
+
+    def client_for(tenant: TenantWithKey) -> AsyncOpenAI:
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application()), timeout=30)
+        clients.append(http)
+        return AsyncOpenAI(base_url="http://testserver/v1", api_key=tenant.raw, max_retries=0, http_client=http)
+
+    yield client_for
+    for http in clients:
+        await http.aclose()
+
+
+@pytest.fixture
+def start_fleet(transactional_db, request):
+    """Three replicas under Granian behind Debian's HAProxy (scripts/fleet.py), on the test database and Redis.
+
+    Call it with env overrides; the fleet stops at the end of the test (or earlier by `fleet.stop()`).
+    Needs PostgreSQL and Redis shared by the replicas, and haproxy; under CI=true a missing one
+    fails the test rather than skipping it (CI_NEEDS; .ci/run installs haproxy).
+    """
+    import shutil
+
+    from scripts.fleet import Fleet
+
+    from .live import database_url
+
+    if not os.environ.get("REDIS_URL") or connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL and Redis shared by the replicas (make test finds them when they run)")
+    if shutil.which("haproxy") is None:
+        pytest.skip("needs HAProxy: apt-get install -y haproxy")
+    fleets: list[Fleet] = []
+
+    def start(env: dict[str, str] | None = None) -> Fleet:
+        fleet = Fleet({
+            "DATABASE_URL": database_url(),
+            "ROUTE_CACHE_TTL": "0",
+            "LEDGER_FLUSH_INTERVAL": "0.05",
+            "REQUEST_LOG": "0",
+            "DJANGO_SECRET_KEY": "test-secret-key-for-live-servers-only-0123456789",
+            **(env or {}),
+        })
+        fleets.append(fleet)
+        return fleet.start()
+
+    failed_before = request.session.testsfailed
+    yield start
+    for fleet in fleets:
+        fleet.stop()
+        if request.session.testsfailed == failed_before:
+            shutil.rmtree(fleet.workdir, ignore_errors=True)
+        else:
+            print(f"\nfleet logs (HAProxy's and each replica's): {fleet.workdir}")

@@ -295,7 +295,7 @@ def test_it_splits_the_prompt_into_cache_reads_and_writes():
     # prompt = input_tokens + cache reads + cache writes, as OpenAI counts prompt_tokens.
     assert (usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens, usage.uncached_tokens) == (2200, 5, 100, 2095)
     assert (usage.completion_tokens, usage.reasoning_tokens, usage.estimated) == (503, 0, False)
-    assert usage.to_openai()["prompt_tokens_details"] == {"cached_tokens": 5}
+    assert usage.to_openai()["prompt_tokens_details"] == {"cached_tokens": 5, "cache_write_tokens": 100}
 
 
 def test_a_stream_keeps_the_cache_counts_of_its_message_start():

@@ -113,3 +113,37 @@ def test_it_warns_on_stderr_about_a_route_without_prices(providers):
     call_command("add_model", "gpt-4o-mini", "--provider", "openai", "--input-price", "0", "--output-price", "0",
                  stdout=StringIO(), stderr=err)
     assert err.getvalue() == ""  # priced at $0 on purpose (a local model): no warning
+
+
+def test_mode_embeddings_makes_an_embeddings_route(providers):
+    output = add("text-embedding-3-small", "--provider", "openai", "--mode", "embeddings", "--input-price", "0.02")
+    route = ModelRoute.objects.get()
+    assert route.mode == "embeddings"
+    assert "(embeddings," in output
+    add("gpt-4o-mini", "--provider", "openai")
+    assert ModelRoute.objects.get(public_name="gpt-4o-mini").mode == "chat"  # the default
+
+
+def test_mode_is_kept_when_left_out_on_update(providers):
+    add("embed", "--provider", "openai", "--mode", "embeddings")
+    add("embed", "--provider", "openai", "--priority", "2")
+    assert ModelRoute.objects.get().mode == "embeddings"
+
+
+def test_it_rejects_an_unknown_mode(providers):
+    with pytest.raises(CommandError, match="invalid choice: 'images'"):
+        add("embed", "--provider", "openai", "--mode", "images")
+
+
+def test_it_rejects_embeddings_on_a_kind_without_them(providers):
+    Provider.objects.create(name="claude", kind="anthropic", base_url="https://api.anthropic.com")
+    with pytest.raises(CommandError, match="anthropic providers serve no embeddings"):
+        add("embed", "--provider", "claude", "--mode", "embeddings")
+    assert not ModelRoute.objects.exists()
+
+
+def test_one_public_name_has_one_mode(providers):
+    add("embed", "--provider", "openai", "--mode", "embeddings")
+    with pytest.raises(CommandError, match="one public name has one mode"):
+        add("embed", "--provider", "azure", "--mode", "chat")
+    assert ModelRoute.objects.count() == 1

@@ -100,6 +100,8 @@ async def test_a_rotation_in_the_admin_over_asgi_is_made_by_the_logged_in_user(a
 class RotateView(AuditActorMixin, APIView):
     """A stand-in for the management API's rotate endpoint: DRF, a token-authenticated user, the services call."""
 
+    permission_classes = []  # the stand-in checks no permission (REST_FRAMEWORK's default, ModelPermissions, would)
+
     def post(self, request, prefix):
         issued = services.rotate_key(services.get_key(prefix), 5)
         return Response({"prefix": issued.key.prefix, "key": issued.raw})

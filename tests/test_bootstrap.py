@@ -33,8 +33,10 @@ def test_it_creates_the_admin_tenant_provider_routes_and_key(credentials):
     assert admin.is_superuser and admin.check_password("demo-password-123")
     tenant = Tenant.objects.get(slug="demo")
     assert Provider.objects.get(name="mock").kind == "mock"
-    prices = {r.public_name: (r.input_price_per_mtok, r.output_price_per_mtok) for r in ModelRoute.objects.all()}
-    assert prices == {"mock-small": (Decimal("0.15"), Decimal("0.60")), "mock-large": (Decimal("2.50"), Decimal("10.00"))}
+    prices = {r.public_name: (r.input_price_per_mtok, r.output_price_per_mtok, r.mode) for r in ModelRoute.objects.all()}
+    assert prices == {"mock-small": (Decimal("0.15"), Decimal("0.60"), "chat"),
+                      "mock-large": (Decimal("2.50"), Decimal("10.00"), "chat"),
+                      "mock-embed": (Decimal("0.02"), Decimal("0"), "embeddings")}
     assert tenant.keys.count() == 1
 
 

@@ -30,3 +30,12 @@ async def test_it_hides_disabled_routes(async_client, acme, mock_provider):
     routes.invalidate()
     response = await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
     assert [m["id"] for m in response.json()["data"]] == ["mock-small"]
+
+
+async def test_it_lists_embeddings_models_too(async_client, acme, mock_provider):
+    from providers.models import ModelRoute
+
+    await ModelRoute.objects.acreate(public_name="mock-embed", provider=mock_provider, upstream_model="mock-embed",
+                                     mode="embeddings")
+    response = await async_client.get("/v1/models", headers={"X-API-Key": acme.raw})
+    assert [m["id"] for m in response.json()["data"]] == ["mock-embed", "mock-large", "mock-small"]

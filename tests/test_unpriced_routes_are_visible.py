@@ -46,7 +46,7 @@ def test_a_price_edited_in_the_admin_is_hand_set(admin_client):
     route = unpriced_route()
     url = reverse("admin:providers_modelroute_change", args=[route.pk])
     form = {
-        "public_name": "free-lunch", "provider": route.provider_id, "upstream_model": "mock-small", "priority": 0,
+        "public_name": "free-lunch", "provider": route.provider_id, "upstream_model": "mock-small", "mode": "chat", "priority": 0,
         "weight": 1, "enabled": "on", "input_price_per_mtok": "0.5", "output_price_per_mtok": "1.5",
         "cached_input_price_per_mtok": "0.05", "cache_write_price_per_mtok": "",
     }

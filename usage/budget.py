@@ -27,8 +27,7 @@ from django.db.models import F, Sum
 
 from infra.errors import GatewayError
 from infra.sharedredis import NO_REDIS, shared_redis
-from providers import tokens
-from providers.types import ChatRequest, Target
+from providers.types import Request, Target
 from tenants.principal import Principal
 
 from . import ledger
@@ -111,15 +110,14 @@ def _input_prices(target: Target) -> tuple[Decimal, ...]:
     return tuple(p for p in (target.input_price_per_mtok, cached, write) if p is not None)
 
 
-def max_cost(req: ChatRequest, targets: tuple[Target, ...]) -> Decimal:
+def max_cost(req: Request, targets: tuple[Target, ...]) -> Decimal:
     """The most a request can cost: its prompt (bounded by its bytes, images and tool definitions included) and
     max_tokens at the chain's highest prices."""
-    completion = (req.max_tokens or settings.GATEWAY["BUDGET_DEFAULT_MAX_TOKENS"]) * (req.n or 1)
+    completion = req.output_ceiling(settings.GATEWAY["BUDGET_DEFAULT_MAX_TOKENS"])
     # Any prompt token may turn out a cache write, which can cost more than a plain input token.
     in_price = max((max(_input_prices(t)) for t in targets), default=Decimal(0))
     out_price = max((t.output_price_per_mtok for t in targets), default=Decimal(0))
-    prompt = tokens.measure(req.messages).upper_bound() + tokens.tools_upper_bound(req.tools)
-    return cost_usd(prompt, completion, in_price, out_price)
+    return cost_usd(req.prompt_size().upper_bound(), completion, in_price, out_price)
 
 
 # Reservations granted in this process and not settled yet: a reseed counts them and carries them over.
@@ -161,7 +159,7 @@ def budget_unavailable(month: date) -> GatewayError:
     )
 
 
-def reserve(principal: Principal, req: ChatRequest, targets: tuple[Target, ...],
+def reserve(principal: Principal, req: Request, targets: tuple[Target, ...],
             at: datetime | None = None) -> Coroutine[Any, Any, Reservation | None]:
     """Reserve the request's maximum cost against a hard budget; raise budget_exceeded when spent. Await the result.
 

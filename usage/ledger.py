@@ -183,19 +183,24 @@ def flush() -> int:
     Entries queued while it writes wait for the next flush: chasing them would write a
     trickle of one- or two-row batches back to back, each paying the transaction's round trips.
     """
-    written, left = 0, len(_queue)
     with _flush_lock:
-        while _queue and left > 0:
-            batch = _take(min(BATCH_SIZE, left))
-            left -= len(batch)
-            try:
-                _write(batch)
-            except Exception:
-                _queue.extendleft(reversed(batch))  # keep order; retried next time
-                raise
-            _after_write(batch)
-            _publish(batch)
-            written += len(batch)
+        return _flush_held(len(_queue))
+
+
+def _flush_held(left: int) -> int:
+    """flush() with _flush_lock held: up to `left` entries, in batches."""
+    written = 0
+    while _queue and left > 0:
+        batch = _take(min(BATCH_SIZE, left))
+        left -= len(batch)
+        try:
+            _write(batch)
+        except Exception:
+            _queue.extendleft(reversed(batch))  # keep order; retried next time
+            raise
+        _after_write(batch)
+        _publish(batch)
+        written += len(batch)
     return written
 
 
@@ -228,8 +233,11 @@ def _ensure_writer() -> None:
 
 @atexit.register
 def _flush_at_exit() -> None:
+    """Everything queued, written before the process ends; the lock first, so that a batch the writer
+    thread has taken but not yet committed lands (or comes back to the queue) before the queue is read."""
     try:
-        while _queue:
-            flush()
+        with _flush_lock:
+            while _queue:
+                _flush_held(len(_queue))
     except Exception:
         log.error("ledger: %d entries could not be written at exit", len(_queue), exc_info=True)

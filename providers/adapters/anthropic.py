@@ -24,6 +24,7 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+THINKING = ("thinking", "redacted_thinking")
 _DATA_URL = re.compile(r"^data:([^;,]+);base64,(.*)$", re.DOTALL)
 
 
@@ -33,7 +34,20 @@ def build_request(req: ChatRequest, target: Target, *, stream: bool) -> Upstream
         headers["x-api-key"] = target.api_key
     headers["anthropic-version"] = target.options.get("anthropic_version") or VERSION
     url = f"{target.base_url}/v1/messages"
+    if req.native is not None and req.native.kind == "anthropic":
+        headers.update(req.native.headers)  # anthropic-beta
+        return UpstreamRequest("POST", url, headers, common.dumps(passed_through(req.native.body, target, stream)), stream)
     return UpstreamRequest("POST", url, headers, common.dumps(to_anthropic(req, target, stream=stream)), stream)
+
+
+def passed_through(body: dict, target: Target, stream: bool) -> dict:
+    """A Messages API body from a client of /v1/messages, as it came but for the route's model and streaming."""
+    out = {**body, "model": target.upstream_model}
+    if stream:
+        out["stream"] = True
+    else:
+        out.pop("stream", None)
+    return out
 
 
 def to_anthropic(req: ChatRequest, target: Target, *, stream: bool) -> dict:
@@ -207,6 +221,10 @@ def parse_response(status: int, body: bytes, target: Target) -> ChatResponse:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
+    if thinking := [b for b in blocks if b.get("type") in THINKING]:
+        message["thinking_blocks"] = thinking  # /v1/messages gives them back (with tools, Anthropic wants them again)
+    if data.get("stop_reason") == "stop_sequence" and isinstance(data.get("stop_sequence"), str):
+        message["stop_sequence"] = data["stop_sequence"]  # which one matched, for /v1/messages
     usage = data.get("usage")
     return ChatResponse(
         id=str(data.get("id") or ""),
@@ -255,6 +273,8 @@ class StreamParser:
 
     def _on_content_block_start(self, data: dict) -> list[ChatChunk]:
         block = data.get("content_block") or {}
+        if block.get("type") in THINKING:
+            return self._chunk({"thinking_blocks": [{**block, "index": data.get("index")}]})
         if block.get("type") == "tool_use":
             index = self._tools.setdefault(data.get("index"), len(self._tools))
             call = {"index": index, "id": block.get("id") or "", "type": "function",
@@ -271,13 +291,19 @@ class StreamParser:
         index = self._tools.get(data.get("index"))
         if delta.get("type") == "input_json_delta" and delta.get("partial_json") and index is not None:
             return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["partial_json"]}}]})
-        return []  # thinking, signatures, citations: nothing OpenAI-shaped to say
+        if delta.get("type") in ("thinking_delta", "signature_delta"):
+            # Fragments of the thinking block at `index`, for /v1/messages (chat clients see an extra delta field)
+            fragment = {k: v for k, v in delta.items() if k in ("thinking", "signature")}
+            return self._chunk({"thinking_blocks": [{"type": "thinking", "index": data.get("index"), **fragment}]})
+        return []  # citations: nothing OpenAI-shaped to say
 
     def _on_message_delta(self, data: dict) -> list[ChatChunk]:
         self._count(data.get("usage"))  # cumulative counts: output so far, sometimes input too
         self.usage = _usage(self._counts) if self._counts else None
-        stop = (data.get("delta") or {}).get("stop_reason")
-        return self._chunk({}, FINISH_REASONS.get(stop, "stop")) if stop else []
+        delta = data.get("delta") or {}
+        stop, matched = delta.get("stop_reason"), delta.get("stop_sequence")
+        said = {"stop_sequence": matched} if stop == "stop_sequence" and isinstance(matched, str) else {}
+        return self._chunk(said, FINISH_REASONS.get(stop, "stop")) if stop else []
 
     def _on_message_stop(self, data: dict) -> list[ChatChunk]:
         self.done = True

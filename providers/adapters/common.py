@@ -1,13 +1,15 @@
 """Helpers shared by the adapters: JSON, status classification, and error bodies stripped of secrets."""
 from __future__ import annotations
 
+import base64
 import re
+import struct
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from ..types import MAX_TOKENS, Target, UpstreamError, Usage
+from ..types import MAX_TOKENS, EmbeddingResponse, Target, UpstreamError, Usage
 
 # Statuses where another attempt (or another provider) may succeed.
 RETRYABLE_4XX = frozenset({408, 409, 429})
@@ -162,3 +164,37 @@ def openai_usage(data: Any) -> Usage | None:
         cached=_detail(data, "prompt_tokens_details", "cached_tokens"),
         reasoning=_detail(data, "completion_tokens_details", "reasoning_tokens"),
     )
+
+
+def embeddings_response(status: int, body: bytes, target: Target) -> EmbeddingResponse:
+    """An OpenAI-shaped embeddings answer ({"data": [{"index", "embedding"}], "usage"}), items in index order."""
+    if not is_success(status):
+        raise http_error(status, body, target)
+    data = load_object(body)
+    items = data.get("data") if data else None
+    if not isinstance(items, list) or not items:
+        raise malformed(status, f"{target.provider} answered without embeddings")
+    out = []
+    for i, item in enumerate(items):
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if not isinstance(vector, (list, str)):
+            raise malformed(status, f"{target.provider} answered an item without an embedding")
+        index = item.get("index")
+        index = index if isinstance(index, int) and not isinstance(index, bool) else i
+        out.append({"object": "embedding", "index": index, "embedding": vector})
+    out.sort(key=lambda entry: entry["index"])
+    return EmbeddingResponse(target.public_model, tuple(out), openai_usage(data.get("usage")))
+
+
+def as_base64(response: EmbeddingResponse, target: Target) -> EmbeddingResponse:
+    """Float vectors as OpenAI's base64 (little-endian float32), for a provider that ignored encoding_format."""
+    data = []
+    for item in response.data:
+        vector = item["embedding"]
+        if isinstance(vector, list):
+            try:
+                vector = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+            except (struct.error, TypeError, OverflowError):
+                raise malformed(None, f"{target.provider} answered an embedding that is not numbers") from None
+        data.append({**item, "embedding": vector})
+    return EmbeddingResponse(response.model, tuple(data), response.usage)

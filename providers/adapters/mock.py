@@ -1,7 +1,9 @@
 """The built-in mock provider: OpenAI wire format, answered by pure functions instead of the network."""
 from __future__ import annotations
 
+import base64
 import hashlib
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -9,13 +11,19 @@ from typing import Any
 import orjson
 
 from .. import tokens
-from ..types import ChatRequest, Message, Target, UpstreamRequest
+from ..types import ChatRequest, EmbeddingRequest, Message, Target, UpstreamRequest
 from . import common, openai
-from .openai import StreamParser, parse_response
+from .openai import StreamParser, parse_embeddings_response, parse_response
 
-__all__ = ["build_request", "parse_response", "StreamParser", "simulate", "simulate_stream"]
+__all__ = [
+    "build_request", "parse_response", "StreamParser", "simulate", "simulate_stream", "build_embeddings_request",
+    "parse_embeddings_response", "simulate_embeddings", "respond",
+]
 
 URL = "mock://local/chat/completions"
+EMBEDDINGS_URL = "mock://local/embeddings"
+DIMENSIONS = 256  # the mock's vector length when the request names no `dimensions`
+MAX_DIMENSIONS = 3072  # text-embedding-3-large's
 SNIPPET = 60
 TAIL = "This answer comes from the gateway's built-in mock provider: deterministic text, real token counts, no network."
 
@@ -23,6 +31,17 @@ TAIL = "This answer comes from the gateway's built-in mock provider: determinist
 def build_request(req: ChatRequest, target: Target, *, stream: bool) -> UpstreamRequest:
     body = openai.body(req, target.upstream_model, stream=stream)
     return UpstreamRequest("POST", URL, common.json_headers(stream), body, stream)
+
+
+def build_embeddings_request(req: EmbeddingRequest, target: Target) -> UpstreamRequest:
+    return UpstreamRequest("POST", EMBEDDINGS_URL, common.json_headers(False), openai.embeddings_body(req, target.upstream_model))
+
+
+def respond(upstream: UpstreamRequest) -> tuple[int, bytes]:
+    """The answer the network would have given to a request this adapter built."""
+    if upstream.url == EMBEDDINGS_URL:
+        return simulate_embeddings(upstream.body)
+    return simulate(upstream.body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +158,40 @@ def simulate_stream(body: bytes) -> list[bytes]:
         events.append(chunk([], a.usage()))
     events.append(b"[DONE]")
     return events
+
+
+def vector(model: str, item: str | list, dimensions: int) -> list[float]:
+    """A unit vector that depends only on the model, the input and the length: equal inputs, equal vectors."""
+    seed = orjson.dumps([model, item])
+    raw = hashlib.shake_256(seed).digest(4 * dimensions)
+    values = [v / 2**31 - 1.0 for v in struct.unpack(f"<{dimensions}I", raw)]
+    norm = sum(v * v for v in values) ** 0.5 or 1.0
+    return [v / norm for v in values]
+
+
+def _refuse(message: str, param: str) -> tuple[int, bytes]:
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
+    return 400, orjson.dumps({"error": error})
+
+
+def simulate_embeddings(body: bytes) -> tuple[int, bytes]:
+    """OpenAI's embeddings answer for the body: deterministic vectors from a hash of each input, real token counts."""
+    data = common.load_object(body) or {}
+    model, items = str(data.get("model") or "mock"), data.get("input")
+    items = [items] if isinstance(items, str) or (isinstance(items, list) and items and isinstance(items[0], int)) else items
+    if not isinstance(items, list) or not items:
+        return _refuse("'input' must be a string or an array.", "input")
+    dimensions = data.get("dimensions")
+    if dimensions is None:
+        dimensions = DIMENSIONS
+    if not isinstance(dimensions, int) or isinstance(dimensions, bool) or not 1 <= dimensions <= MAX_DIMENSIONS:
+        return _refuse(f"'dimensions' must be an integer from 1 to {MAX_DIMENSIONS} for this model.", "dimensions")
+    as_base64 = data.get("encoding_format") == "base64"
+    out, prompt_tokens = [], 0
+    for index, item in enumerate(items):
+        values = vector(model, item, dimensions)
+        embedding = base64.b64encode(struct.pack(f"<{dimensions}f", *values)).decode() if as_base64 else values
+        out.append({"object": "embedding", "index": index, "embedding": embedding})
+        prompt_tokens += tokens.count_text(item) if isinstance(item, str) else len(item)
+    usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+    return 200, orjson.dumps({"object": "list", "data": out, "model": model, "usage": usage})

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import time
 
-from ..types import ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, SSEEvent, Target, UpstreamRequest, Usage
+from ..types import (
+    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, EmbeddingRequest, EmbeddingResponse, SSEEvent, Target,
+    UpstreamRequest, Usage,
+)
 from . import common
 
 
@@ -29,6 +32,26 @@ def build_request(req: ChatRequest, target: Target, *, stream: bool) -> Upstream
         headers["Authorization"] = f"Bearer {target.api_key}"
     url = f"{target.base_url}/chat/completions"
     return UpstreamRequest("POST", url, headers, body(req, target.upstream_model, stream=stream), stream)
+
+
+def embeddings_body(req: EmbeddingRequest, model: str | None) -> bytes:
+    """The client's embeddings body, passed through (encoding_format, dimensions, user, extras), with our model."""
+    out = dict(req.raw)
+    out.pop("model", None)
+    if model is not None:
+        out["model"] = model
+    return common.dumps(out)
+
+
+def build_embeddings_request(req: EmbeddingRequest, target: Target) -> UpstreamRequest:
+    headers = common.json_headers(False)
+    if target.api_key:
+        headers["Authorization"] = f"Bearer {target.api_key}"
+    return UpstreamRequest("POST", f"{target.base_url}/embeddings", headers, embeddings_body(req, target.upstream_model))
+
+
+def parse_embeddings_response(status: int, body: bytes, target: Target) -> EmbeddingResponse:
+    return common.embeddings_response(status, body, target)
 
 
 def _choice(item: object, i: int) -> Choice | None:

@@ -97,7 +97,7 @@ async def send(target: Target, upstream: UpstreamRequest) -> tuple[int, bytes]:
     if upstream.url.startswith(MOCK_SCHEME):
         from ..adapters import mock
 
-        return mock.simulate(upstream.body)
+        return mock.respond(upstream)
     try:
         response = await _pool(target).send(_request(target, upstream))
         try:

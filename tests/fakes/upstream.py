@@ -1,5 +1,8 @@
 """A real provider for tests: OpenAI, Azure and Anthropic wire formats on 127.0.0.1, with fault modes.
 
+OpenAI and Azure answer embeddings too (`/v1/embeddings`, `/openai/deployments/NAME/embeddings`),
+with the same fault modes as a non-streamed chat answer.
+
 Shape after newrelic's mock_external_http_server: a stdlib HTTP/1.1 server in a
 background thread. Streams use chunked transfer encoding, as the real providers
 do, so a cut stream is a protocol error on the client side, not a clean end.
@@ -18,10 +21,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from .wire import Call, completion, dumps, error_body, error_frame, refusal, stream_frames
+from .wire import Call, completion, dumps, embeddings, error_body, error_frame, refusal, stream_frames
 
 MODES = frozenset({"ok", "500", "429", "400", "hang", "garbage", "cut", "slow", "error_event"})
-_AZURE = re.compile(r"/openai/deployments/([^/]+)/chat/completions$")
+_AZURE = re.compile(r"/openai/deployments/([^/]+)/(chat/completions|embeddings)$")
 _POLL = 0.05  # seconds between checks for a closed client or a stopping server
 
 
@@ -58,8 +61,12 @@ class FakeUpstream:
         self.cache_write_tokens = 0  # Anthropic cache_creation_input_tokens (OpenAI has none)
         self.reasoning_tokens = 0  # OpenAI completion_tokens_details.reasoning_tokens
         self.send_usage = True  # False: answers carry no usage at all
+        self.embeddings_usage = True  # False: embeddings answers carry no usage (as some servers send)
         self.delay = 0.2  # seconds between stream events in "slow" mode (and before a slow answer)
         self.retry_after = 1
+        # When set, a request that offers tools and does not end with a tool's result gets a call to its
+        # first tool with these arguments (tool call round trips).
+        self.tool_arguments: dict | None = None
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._default = "ok"
@@ -241,18 +248,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         request = self._read_and_record()
-        flavor, model = _flavor(request)
+        flavor, model, operation = _flavor(request)
         if flavor is None:
             self._json(404, {"error": {"message": f"Unknown path {request.path}", "type": "invalid_request_error"}})
             return
-        refused = refusal(flavor, request, self.server.fake.api_key)
+        refused = refusal(flavor, request, self.server.fake.api_key, operation)
         if refused is not None:
             self._json(*refused)
             return
         model = model or str(request.body.get("model"))
         mode = self.server.fake.mode_for(request.path, model)
-        stream = request.body.get("stream") is True
-        self._answer(Call(flavor, model, stream, _include_usage(request.body)), mode)
+        stream = request.body.get("stream") is True and operation == "chat"
+        tool = _tool_to_call(flavor, request.body) if self.server.fake.tool_arguments is not None else None
+        thinking = flavor == "anthropic" and (request.body.get("thinking") or {}).get("type") == "enabled"
+        call = Call(flavor, model, stream, _include_usage(request.body), tool=tool, thinking=thinking, operation=operation)
+        self._answer(call, mode, request.body)
 
     # Reading
 
@@ -278,8 +288,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # Answering
 
-    def _answer(self, call: Call, mode: str) -> None:
+    def _answer(self, call: Call, mode: str, body: dict) -> None:
         fake = self.server.fake
+        answer = embeddings(call, fake, body) if call.operation == "embeddings" else None
         if mode == "hang":
             self._hang()
         elif mode in ("500", "429", "400") or (mode == "error_event" and not call.stream):
@@ -291,11 +302,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif call.stream:
             self._stream(call, mode)
         elif mode == "cut":
-            self._cut_body(completion(call, fake))
+            self._cut_body(answer or completion(call, fake))
         elif mode == "slow" and not self._pause(fake.delay):
             self._gone()
         else:
-            self._json(200, completion(call, fake))
+            self._json(200, answer or completion(call, fake))
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
         self.send_response(status)
@@ -387,18 +398,36 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.fake.record_disconnect()
 
 
-def _flavor(request: Recorded) -> tuple[str | None, str | None]:
-    """Which wire format a path speaks, and the Azure deployment when there is one."""
+def _flavor(request: Recorded) -> tuple[str | None, str | None, str]:
+    """Which wire format a path speaks, the Azure deployment when there is one, and chat or embeddings."""
     azure = _AZURE.search(request.path)
     if azure:
-        return "azure", azure.group(1)
+        return "azure", azure.group(1), "embeddings" if azure.group(2) == "embeddings" else "chat"
     if request.path.endswith("/v1/messages"):
-        return "anthropic", None
+        return "anthropic", None, "chat"
     if request.path.endswith("/v1/chat/completions"):
-        return "openai", None
-    return None, None
+        return "openai", None, "chat"
+    if request.path.endswith("/v1/embeddings"):
+        return "openai", None, "embeddings"
+    return None, None, "chat"
 
 
 def _include_usage(body: dict | None) -> bool:
     options = (body or {}).get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _tool_to_call(flavor: str, body: dict) -> str | None:
+    """The first tool offered, unless the conversation ends with a tool's result (the round trip is over)."""
+    tools, messages = body.get("tools"), body.get("messages") or [{}]
+    if not isinstance(tools, list) or not tools or not isinstance(tools[0], dict):
+        return None
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    if flavor == "anthropic":
+        content = last.get("content")
+        if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+            return None
+        return tools[0].get("name")
+    if last.get("role") == "tool":
+        return None
+    return (tools[0].get("function") or {}).get("name")

@@ -1,7 +1,10 @@
 """Wire formats of the fake provider: what OpenAI, Azure and Anthropic really send."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import struct
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +19,9 @@ class Call:
     model: str
     stream: bool
     include_usage: bool
+    tool: str | None = None  # answer with a call to this tool (FakeUpstream.tool_arguments)
+    thinking: bool = False  # Anthropic: lead with a thinking block (the request enabled thinking)
+    operation: str = "chat"  # chat | embeddings
 
 
 def dumps(payload: dict) -> bytes:
@@ -30,7 +36,7 @@ def _anthropic_error(type_: str, message: str) -> dict:
     return {"type": "error", "error": {"type": type_, "message": message}}
 
 
-def refusal(flavor: str, request: Recorded, api_key: str | None) -> tuple[int, dict] | None:
+def refusal(flavor: str, request: Recorded, api_key: str | None, operation: str = "chat") -> tuple[int, dict] | None:
     """The 400/401 a real provider gives for a missing header, a wrong key or a body it cannot read."""
     headers, body = request.headers, request.body
     if flavor == "anthropic":
@@ -48,7 +54,10 @@ def refusal(flavor: str, request: Recorded, api_key: str | None) -> tuple[int, d
             return 401, {"error": {"code": "401", "message": "Access denied due to invalid subscription key."}}
     elif api_key is not None and headers.get("authorization") != f"Bearer {api_key}":
         return 401, _openai_error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-    if body is None or not isinstance(body.get("messages"), list) or (flavor == "openai" and "model" not in body):
+    needed = "input" if operation == "embeddings" else "messages"
+    if body is None or needed not in body or (flavor == "openai" and "model" not in body):
+        return 400, _openai_error("We could not parse the JSON body of your request.", "invalid_request_error")
+    if operation == "chat" and not isinstance(body.get("messages"), list):
         return 400, _openai_error("We could not parse the JSON body of your request.", "invalid_request_error")
     return None
 
@@ -80,6 +89,15 @@ def _pieces(text: str) -> list[str]:
     return [words[0]] + [f" {w}" for w in words[1:]]
 
 
+LOOKING = "Let me look that up."
+THOUGHT = "The user wants a greeting."
+SIGNATURE = "sig-fake"
+
+
+def _call_id(call: Call, fake: FakeUpstream) -> str:
+    return f"toolu_fake{fake.calls:04d}" if call.flavor == "anthropic" else f"call_fake{fake.calls:04d}"
+
+
 def _ident(call: Call, fake: FakeUpstream) -> str:
     return f"msg_fake{fake.calls:04d}" if call.flavor == "anthropic" else f"chatcmpl-fake{fake.calls:04d}"
 
@@ -109,16 +127,27 @@ def completion(call: Call, fake: FakeUpstream) -> dict:
     """A whole, non-streamed answer."""
     text = _text(call, fake)
     if call.flavor == "anthropic":
+        content = [{"type": "text", "text": text}]
+        if call.tool:
+            content = [{"type": "text", "text": LOOKING}, {"type": "tool_use", "id": _call_id(call, fake),
+                                                           "name": call.tool, "input": fake.tool_arguments}]
+        if call.thinking:
+            content = [{"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE}, *content]
         out = {
             "id": _ident(call, fake), "type": "message", "role": "assistant", "model": call.model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "content": content, "stop_reason": "tool_use" if call.tool else "end_turn", "stop_sequence": None,
             "usage": anthropic_usage(fake, fake.completion_tokens),
         }
     else:
+        message = {"role": "assistant", "content": text, "refusal": None}
+        if call.tool:
+            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+                {"id": _call_id(call, fake), "type": "function",
+                 "function": {"name": call.tool, "arguments": json.dumps(fake.tool_arguments)}}]}
         out = {
             "id": _ident(call, fake), "object": "chat.completion", "created": int(time.time()), "model": call.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message,
+                         "logprobs": None, "finish_reason": "tool_calls" if call.tool else "stop"}],
             "usage": openai_usage(fake),
             "system_fingerprint": "fp_fake",
         }
@@ -154,8 +183,18 @@ def stream_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]:
                               "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}))
     frames.append(chunk(delta({"role": "assistant", "content": "", "refusal": None})))
     first_text = len(frames)
-    frames += [chunk(delta({"content": piece})) for piece in _pieces(_text(call, fake))]
-    frames.append(chunk(delta({}, "stop")))
+    if call.tool:
+        arguments = json.dumps(fake.tool_arguments)
+        half = len(arguments) // 2
+        opened = {"index": 0, "id": _call_id(call, fake), "type": "function",
+                  "function": {"name": call.tool, "arguments": ""}}
+        frames.append(chunk(delta({"tool_calls": [opened]})))
+        frames += [chunk(delta({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}))
+                   for part in (arguments[:half], arguments[half:])]
+        frames.append(chunk(delta({}, "tool_calls")))
+    else:
+        frames += [chunk(delta({"content": piece})) for piece in _pieces(_text(call, fake))]
+        frames.append(chunk(delta({}, "stop")))
     if call.include_usage and fake.send_usage:
         frames.append(chunk([], usage=openai_usage(fake)))
     frames.append(b"data: [DONE]\n\n")
@@ -169,18 +208,37 @@ def _anthropic_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]
     if not fake.send_usage:
         del message["usage"]
     final = {"output_tokens": fake.completion_tokens} if fake.send_usage else None
-    frames = [
-        _frame({"type": "message_start", "message": message}, "message_start"),
-        _frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    frames = [_frame({"type": "message_start", "message": message}, "message_start")]
+    text_at = 1 if call.thinking else 0  # the text block's index
+    if call.thinking:
+        frames.append(_frame({"type": "content_block_start", "index": 0,
+                              "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                             "content_block_start"))
+        frames += [_frame({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta") for delta in
+                   ({"type": "thinking_delta", "thinking": THOUGHT}, {"type": "signature_delta", "signature": SIGNATURE})]
+        frames.append(_frame({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+    frames += [
+        _frame({"type": "content_block_start", "index": text_at, "content_block": {"type": "text", "text": ""}},
                "content_block_start"),
         _frame({"type": "ping"}, "ping"),
     ]
     first_text = len(frames)
-    frames += [_frame({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                      "content_block_delta") for piece in _pieces(_text(call, fake))]
+    said = LOOKING if call.tool else _text(call, fake)
+    frames += [_frame({"type": "content_block_delta", "index": text_at,
+                       "delta": {"type": "text_delta", "text": piece}}, "content_block_delta") for piece in _pieces(said)]
+    frames.append(_frame({"type": "content_block_stop", "index": text_at}, "content_block_stop"))
+    if call.tool:
+        arguments = json.dumps(fake.tool_arguments)
+        half, at = len(arguments) // 2, text_at + 1
+        block = {"type": "tool_use", "id": _call_id(call, fake), "name": call.tool, "input": {}}
+        frames.append(_frame({"type": "content_block_start", "index": at, "content_block": block}, "content_block_start"))
+        frames += [_frame({"type": "content_block_delta", "index": at,
+                           "delta": {"type": "input_json_delta", "partial_json": part}}, "content_block_delta")
+                   for part in (arguments[:half], arguments[half:])]
+        frames.append(_frame({"type": "content_block_stop", "index": at}, "content_block_stop"))
     frames += [
-        _frame({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-        _frame({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        _frame({"type": "message_delta", "delta": {"stop_reason": "tool_use" if call.tool else "end_turn",
+                                                   "stop_sequence": None},
                 "usage": final}, "message_delta"),
         _frame({"type": "message_stop"}, "message_stop"),
     ]
@@ -192,3 +250,22 @@ def error_frame(flavor: str) -> bytes:
     if flavor == "anthropic":
         return _frame(_anthropic_error("overloaded_error", "Overloaded"), "error")
     return _frame(_openai_error("The server had an error while processing your request.", "server_error"))
+
+
+def embeddings(call: Call, fake: FakeUpstream, body: dict) -> dict:
+    """OpenAI's embeddings answer: a small deterministic vector per input, in the encoding asked for."""
+    items = body.get("input")
+    if isinstance(items, str) or (isinstance(items, list) and items and isinstance(items[0], int)):
+        items = [items]
+    dimensions = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+    data = []
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        raw = hashlib.sha256(json.dumps(item).encode()).digest() * (dimensions // 8 + 1)
+        vector = [b / 255 - 0.5 for b in raw[:dimensions]]
+        if body.get("encoding_format") == "base64":
+            vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    out = {"object": "list", "data": data, "model": call.model}
+    if fake.embeddings_usage:
+        out["usage"] = {"prompt_tokens": fake.prompt_tokens, "total_tokens": fake.prompt_tokens}
+    return out

@@ -1,8 +1,9 @@
-"""python manage.py add_model PUBLIC_NAME --provider NAME [--upstream-model] [--priority] [--weight] [--*-price]"""
+"""python manage.py add_model PUBLIC_NAME --provider NAME [--upstream-model] [--priority] [--weight] [--mode] [--*-price]"""
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from providers import services
+from providers.models import ModelRoute
 from infra.errors import error_text
 
 
@@ -22,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--priority", type=int, metavar="N", help="Fallback order, lowest first (default 0).")
         parser.add_argument(
             "--weight", type=int, metavar="N", help="Traffic share among equal priorities, at least 1 (default 1)."
+        )
+        parser.add_argument(
+            "--mode", choices=ModelRoute.Mode.values, metavar="chat|embeddings",
+            help="Which endpoints the route serves: chat (/v1/chat/completions) or embeddings (/v1/embeddings); "
+                 "default chat. Embeddings need a provider of kind openai, azure, ollama or mock.",
         )
         parser.add_argument("--input-price", metavar="USD_PER_1M", help="USD per 1M prompt tokens, e.g. 0.15 (default 0).")
         parser.add_argument(
@@ -48,6 +54,7 @@ class Command(BaseCommand):
                 output_price_per_mtok=services.parse_price(options["output_price"], "--output-price"),
                 cached_input_price_per_mtok=services.parse_price(options["cached_input_price"], "--cached-input-price"),
                 cache_write_price_per_mtok=services.parse_price(options["cache_write_price"], "--cache-write-price"),
+                mode=options["mode"],
             )
             route, created = services.add_model(spec)
         except ValidationError as error:
@@ -55,7 +62,7 @@ class Command(BaseCommand):
         verb = "Added" if created else "Updated"
         self.stdout.write(
             f"{verb} route {route.public_name} → {route.provider.name}:{route.upstream_model} "
-            f"(priority {route.priority}, weight {route.weight}, "
+            f"({route.mode}, priority {route.priority}, weight {route.weight}, "
             f"${route.input_price_per_mtok.normalize():f} in / "
             f"${route.output_price_per_mtok.normalize():f} out per 1M tokens{_cache_prices(route)})."
         )

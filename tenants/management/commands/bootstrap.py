@@ -14,7 +14,7 @@ CREDENTIALS_FILE = settings.BASE_DIR / ".demo-credentials"
 class Command(BaseCommand):
     help = (
         "Create, if missing, the superuser `admin` (password from DEMO_ADMIN_PASSWORD, else generated), "
-        "the tenant `demo`, the `mock` provider with mock-small and mock-large, and one demo key. "
+        "the tenant `demo`, the `mock` provider with mock-small, mock-large and the embeddings model mock-embed, and one demo key. "
         "Safe to run again: existing rows are left alone. The first run prints the admin password and the key "
         "and saves them in .demo-credentials (mode 0600), a demo-only file that later runs print again; "
         "it also keeps a generated DJANGO_SECRET_KEY there for `make run`. "
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         provider_services.ensure_mock_provider()
         created = services.ensure_demo_tenant(os.environ.get("DEMO_ADMIN_PASSWORD") or None)
         port = os.environ.get("PORT", "8000")
-        self.stdout.write("Demo data ready: tenant demo, provider mock (models mock-small, mock-large).")
+        self.stdout.write("Demo data ready: tenant demo, provider mock (models mock-small, mock-large; embeddings mock-embed).")
         self.stdout.write(f"Admin: http://127.0.0.1:{port}/admin/ (user {services.ADMIN_USERNAME})")
         if created.admin_password or created.demo_key:
             values = services.save_credentials(path, created)

@@ -14,7 +14,7 @@ def mark_priced_routes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('providers', '0001_initial'),
+        ('providers', '0002_modelroute_mode'),
     ]
 
     operations = [
