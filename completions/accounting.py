@@ -7,7 +7,7 @@ from decimal import Decimal
 from providers.types import Target, Usage
 from tenants.principal import Principal
 from usage import budget, ledger
-from usage.cost import cost_usd
+from usage.cost import FREE, Prices, cost_of
 
 from . import observe
 from .context import Context
@@ -26,6 +26,14 @@ class Outcome:
     ttft_ms: int | None = None
 
 
+def _prices(target: Target | None) -> Prices:
+    """The route's prices as billed, frozen on the ledger row."""
+    if target is None:
+        return FREE
+    return Prices.of(target.input_price_per_mtok, target.output_price_per_mtok,
+                     target.cached_input_price_per_mtok, target.cache_write_price_per_mtok)
+
+
 # Budget reservations of requests in flight, by request id; recording a request settles its own.
 _held: dict[str, budget.Reservation] = {}
 
@@ -39,9 +47,11 @@ def hold(ctx: Context, reservation: budget.Reservation | None) -> None:
 def record(principal: Principal, ctx: Context, outcome: Outcome) -> None:
     """Queue the request's ledger entry and settle its budget reservation; cache hits cost nothing."""
     target, usage = outcome.target, outcome.usage or Usage()
-    in_price = target.input_price_per_mtok if target else Decimal(0)
-    out_price = target.output_price_per_mtok if target else Decimal(0)
-    cost = Decimal(0) if outcome.cached else cost_usd(usage.prompt_tokens, usage.completion_tokens, in_price, out_price)
+    prices = _prices(target)
+    if outcome.cached:
+        cost = Decimal(0)
+    else:
+        cost = cost_of(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.cache_write_tokens, prices)
     budget.settle(_held.pop(ctx.request_id, None), cost)
     ledger.record(
         ledger.LedgerEntry(
@@ -53,9 +63,14 @@ def record(principal: Principal, ctx: Context, outcome: Outcome) -> None:
             upstream_model=target.upstream_model if target else "",
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             tokens_estimated=usage.estimated,
-            input_price_per_mtok=in_price,
-            output_price_per_mtok=out_price,
+            input_price_per_mtok=prices.input,
+            output_price_per_mtok=prices.output,
+            cached_input_price_per_mtok=prices.cached_input,
+            cache_write_price_per_mtok=prices.cache_write,
             cost_usd=cost,
             status=outcome.status,
             error_type=outcome.error_type,

@@ -81,7 +81,10 @@ class Hit:
     @property
     def usage(self) -> Usage:
         usage = self.response.get("usage") or {}
-        return Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+        reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0)
+        return Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                     cached_tokens=cached, reasoning_tokens=reasoning)
 
     def payload(self) -> dict:
         """The stored answer with a fresh id and creation time (where its shape has them: a chat.completion does)."""

@@ -10,10 +10,14 @@ REQUESTS = Counter(
     ["tenant", "model", "provider", "status_class", "cache"],
 )
 TOKENS = Counter(
-    "gateway_tokens", "Tokens processed by providers (cache hits excluded).",
+    "gateway_tokens",
+    "Tokens processed by providers (cache hits excluded); cached, cache_write and reasoning are parts of prompt and completion.",
     ["tenant", "model", "provider", "type"],
 )
 COST = Counter("gateway_cost_usd", "Cost of provider calls in USD.", ["tenant", "model", "provider"])
+UNPRICED = Counter(
+    "gateway_unpriced_requests", "Provider calls billed at $0 because their route has no price set.", ["model"],
+)
 REQUEST_SECONDS = Histogram(
     "gateway_request_duration_seconds", "Time from request to the last byte of the answer.",
     ["model", "provider", "cache"], buckets=LLM_BUCKETS,

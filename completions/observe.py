@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from opentelemetry import trace
 
 from infra import logs, telemetry
-from infra.metrics import status_class
+from infra.metrics import child, status_class
 from providers.types import Usage
 from tenants.principal import Principal
 
@@ -50,6 +50,9 @@ def record(principal: Principal, ctx: Context, outcome: Outcome, cost: Decimal) 
         streamed=outcome.streamed,
         client_disconnected=outcome.client_disconnected,
         trace_id=format(trace_id, "032x") if trace_id else "",
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
     ))
 
 
@@ -69,8 +72,8 @@ def _cache_result(tenant: str, model: str, cache: str):
 
 @functools.lru_cache(maxsize=4096)
 def _spend(tenant: str, model: str, provider: str) -> tuple:
-    return (metrics.TOKENS.labels(tenant, model, provider, "prompt"),
-            metrics.TOKENS.labels(tenant, model, provider, "completion"),
+    classes = ("prompt", "completion", "cached", "cache_write", "reasoning")
+    return (*(metrics.TOKENS.labels(tenant, model, provider, name) for name in classes),
             metrics.COST.labels(tenant, model, provider))
 
 
@@ -94,10 +97,15 @@ def _count(tenant: str, ctx: Context, outcome: Outcome, usage: Usage, cost: Deci
     if outcome.ttft_ms is not None:
         metrics.TTFT_SECONDS.labels(model, provider).observe(outcome.ttft_ms / 1000)
     if not outcome.cached:
-        prompt, completion, spent = _spend(tenant, model, provider)
+        prompt, completion, cached, cache_write, reasoning, spent = _spend(tenant, model, provider)
         prompt.inc(usage.prompt_tokens)
         completion.inc(usage.completion_tokens)
+        cached.inc(usage.cached_tokens)
+        cache_write.inc(usage.cache_write_tokens)
+        reasoning.inc(usage.reasoning_tokens)
         spent.inc(float(cost))
+        if not target.priced:
+            child(metrics.UNPRICED, model).inc()
 
 
 def _span_attributes(principal: Principal, outcome: Outcome) -> dict:

@@ -12,7 +12,7 @@ from typing import Callable
 
 from infra.errors import GatewayError, bad_request, forbidden, not_found
 from infra.sharedredis import shared_redis
-from providers import routes, routing
+from providers import routes, routing, tokens
 from providers.types import ChatRequest, Request, Target, Usage
 from tenants import ratelimit
 from tenants.auth import authenticate
@@ -158,8 +158,13 @@ async def _complete(endpoint: Endpoint, principal: Principal, req: Request, targ
         await asyncio.shield(slot.release())
         raise
     response, payload = answer.response, answer.response.to_openai()
-    accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, response.usage))
-    ratelimit.settle(ticket, response.usage)  # queued for the next bookkeeping pipeline, with the budget's
+    usage = response.usage
+    if usage is None and isinstance(req, ChatRequest):
+        # No usage from the provider: bill the gateway's own count, marked estimated, never $0.
+        usage = tokens.answer_usage(req.messages, response)
+        payload["usage"] = usage.to_openai()  # as the stream's last chunk carries the estimate
+    accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, usage))
+    ratelimit.settle(ticket, usage)  # queued for the next bookkeeping pipeline, with the budget's
     await slot.fill(answer.target.provider, payload)
     return Reply(200, _headers(ctx, answer.target.provider, ticket=ticket), body=endpoint.render(payload))
 

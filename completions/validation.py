@@ -19,6 +19,38 @@ KNOWN = frozenset(
 )
 
 
+# orjson parses up to 1024 levels but serialises far fewer, and the body is passed on inside
+# other objects (the cache key, provider bodies): refuse what could not be sent on.
+MAX_DEPTH = 128
+
+
+def _serialisable_depth() -> int:
+    """How many levels of nested arrays orjson serialises (255 in orjson 3), found once by trying."""
+    levels, nested = 1, [0]
+    while levels < 10_000:
+        try:
+            orjson.dumps(nested)
+        except TypeError:
+            return levels - 1
+        levels, nested = levels + 1, [nested]
+    return levels
+
+
+# Wrapped in this many arrays, a body deeper than MAX_DEPTH can no longer be serialised.
+_PADDING = _serialisable_depth() - MAX_DEPTH
+
+
+def _depth_within(data: Any) -> bool:
+    """Whether the parsed body nests at most MAX_DEPTH objects and arrays deep: one serialisation in C, no Python walk."""
+    for _ in range(_PADDING):
+        data = [data]
+    try:
+        orjson.dumps(data)
+    except TypeError:  # parsed JSON always serialises, so this is the depth limit
+        return False
+    return True
+
+
 def parse_json(body: bytes) -> dict[str, Any]:
     if not body:
         raise bad_request("Request body is empty; expected a JSON object.")
@@ -28,6 +60,9 @@ def parse_json(body: bytes) -> dict[str, Any]:
         raise bad_request(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise bad_request("Request body must be a JSON object.")
+    # Nesting needs brackets: counting them (in C) spares the walk for nearly every body.
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and not _depth_within(data):
+        raise bad_request(f"Request body nests objects and arrays more than {MAX_DEPTH} levels deep.")
     return data
 
 

@@ -153,7 +153,11 @@ _SCHEMAS = {
     },
     "TokenUsage": {
         "type": "object",
-        "properties": {name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")},
+        "properties": {
+            **{name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")},
+            "prompt_tokens_details": {"type": "object", "properties": {"cached_tokens": {"type": "integer"}}},
+            "completion_tokens_details": {"type": "object", "properties": {"reasoning_tokens": {"type": "integer"}}},
+        },
     },
     "AnthropicError": {
         "type": "object",

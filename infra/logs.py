@@ -34,6 +34,10 @@ class RequestLine:
     streamed: bool
     client_disconnected: bool
     trace_id: str  # empty when the request was not traced
+    # Parts of prompt_tokens and completion_tokens (README, "Usage ledger and reports").
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 _FIELDS = tuple(f.name for f in fields(RequestLine))

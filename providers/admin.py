@@ -6,7 +6,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from . import breaker, services
-from .models import ModelRoute, Provider, api_key_env_problem
+from .models import ModelRoute, PriceSource, Provider, api_key_env_problem
+from .services import PRICE_FIELDS
 
 
 class ProviderForm(forms.ModelForm):
@@ -25,11 +26,24 @@ class ProviderForm(forms.ModelForm):
         return data
 
 
+class RouteForm(forms.ModelForm):
+    """A price edited here is set by hand: sync_prices leaves it alone unless --overwrite."""
+
+    class Meta:
+        model = ModelRoute
+        exclude = ["price_source"]
+
+    def save(self, commit=True):
+        if any(name in self.changed_data for name in PRICE_FIELDS):
+            self.instance.price_source = PriceSource.MANUAL
+        return super().save(commit)
+
+
 class ModelRouteInline(admin.TabularInline):
     model = ModelRoute
+    form = RouteForm
     fields = [
-        "public_name", "upstream_model", "mode", "priority", "weight", "input_price_per_mtok", "output_price_per_mtok",
-        "enabled",
+        "public_name", "upstream_model", "mode", "priority", "weight", *PRICE_FIELDS, "enabled",
     ]
     extra = 0
 
@@ -82,14 +96,21 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(ModelRoute)
 class ModelRouteAdmin(admin.ModelAdmin):
+    form = RouteForm
     list_display = [
-        "public_name", "provider", "upstream_model", "mode", "priority", "weight",
-        "input_price_per_mtok", "output_price_per_mtok", "enabled",
+        "public_name", "provider", "upstream_model", "mode", "priority", "weight", *PRICE_FIELDS, "prices", "enabled",
     ]
     list_editable = ["priority", "weight", "enabled"]
     list_filter = ["enabled", "mode", "provider", "provider__kind"]
     list_select_related = ["provider"]
     search_fields = ["public_name", "upstream_model", "provider__name"]
     autocomplete_fields = ["provider"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["price_source", "created_at", "updated_at"]
     ordering = ["public_name", "priority", "id"]
+
+    @admin.display(description="prices", ordering="price_source")
+    def prices(self, route):
+        """Who set the prices; a route nobody priced bills $0 and says so loudly."""
+        if not route.priced:
+            return format_html('<strong style="color: var(--error-fg)">{}</strong>', "NOT SET: billed $0")
+        return route.get_price_source_display() if route.price_source else "set"

@@ -57,6 +57,12 @@ class Provider(models.Model):
             raise ValidationError({"api_key_env": problem})
 
 
+class PriceSource(models.TextChoices):
+    UNSET = "", "not set"
+    MANUAL = "manual", "set by hand"
+    CATALOG = "catalog", "price catalog"
+
+
 class ModelRoute(models.Model):
     class Mode(models.TextChoices):
         CHAT = "chat", "Chat"
@@ -77,6 +83,18 @@ class ModelRoute(models.Model):
     output_price_per_mtok = models.DecimalField(
         max_digits=14, decimal_places=6, default=0, help_text="USD per 1M completion tokens."
     )
+    cached_input_price_per_mtok = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True,
+        help_text="USD per 1M prompt tokens read from the provider's cache; empty: the input price.",
+    )
+    cache_write_price_per_mtok = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True,
+        help_text="USD per 1M prompt tokens written to the provider's cache; empty: the input price.",
+    )
+    price_source = models.CharField(
+        max_length=16, choices=PriceSource.choices, default=PriceSource.UNSET, blank=True,
+        help_text="Who set the prices: sync_prices refreshes catalog prices and leaves manual ones alone.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -88,10 +106,23 @@ class ModelRoute(models.Model):
             models.CheckConstraint(
                 condition=Q(input_price_per_mtok__gte=0) & Q(output_price_per_mtok__gte=0), name="route_prices_non_negative"
             ),
+            models.CheckConstraint(
+                condition=(Q(cached_input_price_per_mtok__isnull=True) | Q(cached_input_price_per_mtok__gte=0))
+                & (Q(cache_write_price_per_mtok__isnull=True) | Q(cache_write_price_per_mtok__gte=0)),
+                name="route_cache_prices_non_negative",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.public_name} → {self.provider_id}:{self.upstream_model}"
+
+    @property
+    def priced(self) -> bool:
+        """Whether anyone set this route's prices; an unset route with all prices 0 bills $0."""
+        return self.price_source != PriceSource.UNSET or any(
+            p for p in (self.input_price_per_mtok, self.output_price_per_mtok,
+                        self.cached_input_price_per_mtok, self.cache_write_price_per_mtok)
+        )
 
     def clean(self) -> None:
         """One mode per public name (the endpoint a client calls picks it), and a provider kind that serves it."""

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import ModelRoute, Provider, api_key_env_problem
+from .models import ModelRoute, PriceSource, Provider, api_key_env_problem
 
 MOCK_PROVIDER = "mock"
 MOCK_ROUTES = (
@@ -100,7 +100,14 @@ class RouteSpec:
     weight: int | None = None
     input_price_per_mtok: Decimal | None = None
     output_price_per_mtok: Decimal | None = None
+    cached_input_price_per_mtok: Decimal | None = None
+    cache_write_price_per_mtok: Decimal | None = None
     mode: str | None = None  # chat | embeddings
+
+
+PRICE_FIELDS = (
+    "input_price_per_mtok", "output_price_per_mtok", "cached_input_price_per_mtok", "cache_write_price_per_mtok",
+)
 
 
 @transaction.atomic
@@ -123,13 +130,14 @@ def add_model(spec: RouteSpec) -> tuple[ModelRoute, bool]:
         "upstream_model": spec.upstream_model.strip() if spec.upstream_model is not None else None,
         "priority": spec.priority,
         "weight": spec.weight,
-        "input_price_per_mtok": spec.input_price_per_mtok,
-        "output_price_per_mtok": spec.output_price_per_mtok,
+        **{name: getattr(spec, name) for name in PRICE_FIELDS},
         "mode": spec.mode,
     }
     for field, value in updates.items():
         if value is not None:
             setattr(route, field, value)
+    if any(getattr(spec, name) is not None for name in PRICE_FIELDS):
+        route.price_source = PriceSource.MANUAL  # sync_prices leaves it alone unless --overwrite
     route.full_clean()
     route.save()
     return route, created
@@ -144,6 +152,6 @@ def ensure_mock_provider() -> Provider:
             public_name=name,
             provider=provider,
             defaults={"upstream_model": name, "input_price_per_mtok": input_price, "output_price_per_mtok": output_price,
-                      "mode": mode},
+                      "mode": mode, "price_source": PriceSource.MANUAL},
         )
     return provider

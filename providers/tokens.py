@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:  # types imports this module
-    from .types import Message
+    from .types import ChatResponse, Message, Usage
 
 # OpenAI's chat format adds a few tokens per message and per reply.
 PER_MESSAGE = 3
@@ -108,6 +108,18 @@ def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
             chars += len(text)
             size += len(text) if text.isascii() else len(text.encode())
     return PromptSize(chars, size, overhead, media)
+
+
+def answer_usage(messages: tuple[Message, ...] | list[Message], response: ChatResponse) -> Usage:
+    """The gateway's own count of an answer that reported no usage: prompt and every choice's text and tool calls."""
+    from .types import Usage  # at call time: types imports this module
+    parts = []
+    for choice in response.choices:
+        parts.append(_content_text(choice.message.get("content")))
+        for call in choice.message.get("tool_calls") or ():
+            if isinstance(call, dict):
+                parts.append(str((call.get("function") or {}).get("arguments") or ""))
+    return Usage(count_messages(messages), count_text("".join(parts)), estimated=True)
 
 
 def measure_inputs(inputs: tuple[str | tuple[int, ...], ...]) -> PromptSize:

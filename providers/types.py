@@ -79,6 +79,15 @@ class ChatRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Native:
+    """A client's body in a provider kind's own wire format, with the headers to pass on to that kind."""
+
+    kind: str  # "anthropic"
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class EmbeddingRequest:
     """A validated OpenAI embeddings request."""
 
@@ -127,6 +136,10 @@ class Target:
     public_model: str
     input_price_per_mtok: Decimal = Decimal(0)
     output_price_per_mtok: Decimal = Decimal(0)
+    # None: billed at the input price (../shared/INTERFACE.md "Tokens and money").
+    cached_input_price_per_mtok: Decimal | None = None
+    cache_write_price_per_mtok: Decimal | None = None
+    priced: bool = True  # False when nobody set this route's prices: its requests cost $0 and are counted
     priority: int = 0
     weight: int = 1
     options: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +154,10 @@ class UpstreamRequest:
     headers: dict[str, str]
     body: bytes
     stream: bool = False
+
+
+# The most a ledger token column holds (PostgreSQL integer); a provider claiming more is malformed.
+MAX_TOKENS = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)

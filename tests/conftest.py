@@ -248,6 +248,33 @@ def gateway_role(transactional_db):
         yield role
 
 
+class LedgerSpy:
+    """Every entry handed to usage.ledger.record, which still records it.
+
+    Count these, not surviving rows: the ledger's insert skips a request id it already
+    holds (ON CONFLICT DO NOTHING), so a request recorded twice would leave one row."""
+
+    def __init__(self):
+        self.entries = []
+
+    def count(self, request_id: str) -> int:
+        return sum(1 for entry in self.entries if entry.request_id == request_id)
+
+
+@pytest.fixture
+def ledger_spy(monkeypatch) -> LedgerSpy:
+    from usage import ledger
+
+    spy, record = LedgerSpy(), ledger.record
+
+    def recording(entry):
+        spy.entries.append(entry)
+        record(entry)
+
+    monkeypatch.setattr(ledger, "record", recording)
+    return spy
+
+
 @pytest.fixture
 def admin_gateway(transactional_db):
     """A real gateway process for a management API test (one per test: a transactional test's flush makes

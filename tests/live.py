@@ -61,7 +61,8 @@ class GatewayServer:
             cmd = [sys.executable, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port), app]
         # A file, not a pipe: nobody reads a pipe while the gateway runs, and a full one would block it.
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        self._stdout = tempfile.TemporaryFile()  # the request log lines: one per ledger record (records())
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._stdout, stderr=self._stderr)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -78,6 +79,14 @@ class GatewayServer:
         """What the gateway wrote to standard error so far."""
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")
+
+    def records(self, request_id: str) -> int:
+        """How many times the gateway recorded this request: its request log lines, written once per ledger entry.
+
+        Count these, not ledger rows: the ledger's insert skips a request id it holds (ON CONFLICT DO NOTHING)."""
+        self._stdout.seek(0)
+        needle = f'"request_id":"{request_id}"'.encode()
+        return sum(1 for line in self._stdout.read().splitlines() if b'"event":"request"' in line and needle in line)
 
     def stop(self, sig_timeout: float = 10.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

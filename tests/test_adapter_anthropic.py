@@ -288,3 +288,37 @@ def test_it_raises_a_final_stream_error_on_an_error_event():
         parser.feed(SSEEvent(error, "error"))
     assert (caught.value.kind, caught.value.retryable) == ("stream", False)
     assert caught.value.body["type"] == "overloaded_error"
+
+
+def test_it_splits_the_prompt_into_cache_reads_and_writes():
+    usage = anthropic.parse_response(200, orjson.dumps(RESPONSE), target()).usage
+    # prompt = input_tokens + cache reads + cache writes, as OpenAI counts prompt_tokens.
+    assert (usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens, usage.uncached_tokens) == (2200, 5, 100, 2095)
+    assert (usage.completion_tokens, usage.reasoning_tokens, usage.estimated) == (503, 0, False)
+    assert usage.to_openai()["prompt_tokens_details"] == {"cached_tokens": 5, "cache_write_tokens": 100}
+
+
+def test_a_stream_keeps_the_cache_counts_of_its_message_start():
+    parser = anthropic.StreamParser(target())
+    start = {"type": "message_start", "message": {"id": "msg_1", "usage": {
+        "input_tokens": 10, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 30000, "output_tokens": 1}}}
+    parser.feed(SSEEvent(orjson.dumps(start).decode(), "message_start"))
+    parser.feed(SSEEvent('{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":89}}',
+                         "message_delta"))
+    [chunk] = parser.feed(SSEEvent('{"type":"message_stop"}', "message_stop"))
+    assert (chunk.usage.prompt_tokens, chunk.usage.cached_tokens, chunk.usage.cache_write_tokens) == (32010, 30000, 2000)
+    assert chunk.usage.completion_tokens == 89
+
+
+def test_a_stream_without_usage_ends_without_a_usage_chunk():
+    parser = anthropic.StreamParser(target())
+    parser.feed(SSEEvent('{"type":"message_start","message":{"id":"msg_1"}}', "message_start"))
+    assert parser.feed(SSEEvent('{"type":"message_stop"}', "message_stop")) == []
+    assert parser.usage is None  # the gateway counts the tokens itself
+
+
+def test_a_count_no_ledger_column_holds_is_malformed():
+    body = {**RESPONSE, "usage": {"input_tokens": 2**31, "output_tokens": 1}}
+    with pytest.raises(UpstreamError) as caught:
+        anthropic.parse_response(200, orjson.dumps(body), target())
+    assert (caught.value.kind, caught.value.retryable) == ("malformed", True)

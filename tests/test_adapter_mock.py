@@ -63,6 +63,8 @@ def test_it_counts_tokens_with_the_real_tokenizer():
         "prompt_tokens": tokens.count_messages(messages()),
         "completion_tokens": tokens.count_text(content),
         "total_tokens": tokens.count_messages(messages()) + tokens.count_text(content),
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
     }
 
 

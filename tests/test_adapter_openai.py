@@ -211,3 +211,35 @@ def test_it_reports_a_garbled_stream_event_as_malformed():
     with pytest.raises(UpstreamError) as caught:
         openai.StreamParser(target()).feed(SSEEvent("{not json"))
     assert caught.value.kind == "malformed"
+
+
+def test_it_reads_cached_and_reasoning_tokens_from_the_details():
+    usage_in = {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+                "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 192, "audio_tokens": 0,
+                                              "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+    usage = openai.parse_response(200, orjson.dumps({**RESPONSE, "usage": usage_in}), target()).usage
+    assert (usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens, usage.uncached_tokens) == (2006, 1920, 0, 86)
+    assert (usage.completion_tokens, usage.reasoning_tokens) == (300, 192)
+    assert usage.to_openai() == {
+        "prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+        "prompt_tokens_details": {"cached_tokens": 1920}, "completion_tokens_details": {"reasoning_tokens": 192},
+    }
+
+
+@pytest.mark.parametrize("details, cached, reasoning", [
+    ({"prompt_tokens_details": None, "completion_tokens_details": "x"}, 0, 0),
+    ({"prompt_tokens_details": {"cached_tokens": -5}}, 0, 0),
+    ({"prompt_tokens_details": {"cached_tokens": 10**6}, "completion_tokens_details": {"reasoning_tokens": 10**6}}, 82, 17),
+])
+def test_odd_details_never_bill_a_part_beyond_its_whole(details, cached, reasoning):
+    usage_in = {"prompt_tokens": 82, "completion_tokens": 17, **details}
+    usage = openai.parse_response(200, orjson.dumps({**RESPONSE, "usage": usage_in}), target()).usage
+    assert (usage.cached_tokens, usage.reasoning_tokens, usage.uncached_tokens) == (cached, reasoning, 82 - cached)
+
+
+def test_a_count_no_ledger_column_holds_is_malformed():
+    body = {**RESPONSE, "usage": {"prompt_tokens": 1, "completion_tokens": 2**31}}
+    with pytest.raises(UpstreamError) as caught:
+        openai.parse_response(200, orjson.dumps(body), target())
+    assert (caught.value.kind, caught.value.retryable) == ("malformed", True)

@@ -83,6 +83,38 @@ def test_it_rejects_an_empty_upstream_model(providers):
         add("gpt-4o-mini", "--provider", "openai", "--upstream-model", " ")
 
 
+def test_it_stores_cache_prices_and_marks_the_prices_hand_set(providers):
+    output = add("claude", "--provider", "openai", "--input-price", "3", "--output-price", "15",
+                 "--cached-input-price", "0.30", "--cache-write-price", "3.75")
+    route = ModelRoute.objects.get()
+    assert (route.cached_input_price_per_mtok, route.cache_write_price_per_mtok) == (Decimal("0.3"), Decimal("3.75"))
+    assert route.price_source == "manual"
+    assert "$0.3 cached in, $3.75 cache write" in output
+
+
+def test_cache_prices_left_out_mean_the_input_price(providers):
+    add("gpt-4o-mini", "--provider", "openai", "--input-price", "0.15")
+    route = ModelRoute.objects.get()
+    assert (route.cached_input_price_per_mtok, route.cache_write_price_per_mtok) == (None, None)
+
+
+@pytest.mark.parametrize("flag", ["--cached-input-price", "--cache-write-price"])
+def test_it_rejects_a_bad_cache_price(providers, flag):
+    with pytest.raises(CommandError, match="price"):
+        add("gpt-4o-mini", "--provider", "openai", flag, "-0.5")
+    assert not ModelRoute.objects.exists()
+
+
+def test_it_warns_on_stderr_about_a_route_without_prices(providers):
+    err = StringIO()
+    call_command("add_model", "gpt-4o-mini", "--provider", "openai", stdout=StringIO(), stderr=err)
+    assert "has no prices" in err.getvalue() and "sync_prices" in err.getvalue()
+    err = StringIO()
+    call_command("add_model", "gpt-4o-mini", "--provider", "openai", "--input-price", "0", "--output-price", "0",
+                 stdout=StringIO(), stderr=err)
+    assert err.getvalue() == ""  # priced at $0 on purpose (a local model): no warning
+
+
 def test_mode_embeddings_makes_an_embeddings_route(providers):
     output = add("text-embedding-3-small", "--provider", "openai", "--mode", "embeddings", "--input-price", "0.02")
     route = ModelRoute.objects.get()

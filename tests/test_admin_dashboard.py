@@ -36,7 +36,7 @@ def test_the_summary_counts_today_and_this_month_in_utc(traffic):
     assert (summary.today.requests, summary.today.errors, summary.today.cost_usd) == (2, 1, Decimal("0.000100000001"))
     assert (summary.month.requests, summary.month.errors, summary.month.cost_usd) == (4, 1, Decimal("1.250100000001"))
     assert summary.today.error_rate == 50.0
-    assert summary.month.cost == "1.250100"
+    assert summary.month.cost == "1.250100000001"  # exact, as every report
 
 
 def test_a_quiet_day_has_no_error_rate(db):
@@ -89,7 +89,7 @@ def test_the_index_shows_the_dashboard_to_superusers(admin_client, mock_provider
     assert reverse("admin:providers_provider_change", args=[mock_provider.pk]) in page
     assert "Latest requests" in page
     assert 'data-live-path="/ws/admin/live/"' in page
-    assert "$0.500000" in page
+    assert "$0.5<" in page
     assert acme.key.prefix not in page
     assert acme.raw not in page
     assert "Usage report" in page

@@ -85,7 +85,7 @@ def test_the_change_page_shows_the_glance(admin_client):
     )
     page = admin_client.get(reverse("admin:tenants_tenant_change", args=[acme.tenant.pk])).content.decode()
     assert "at a glance" in page
-    assert "Spent <strong>$2.500000</strong> of the $10.00" in page
+    assert "Spent <strong>$2.5</strong> of the $10.00" in page
     assert 'role="progressbar"' in page and 'aria-valuenow="25"' in page
     assert "width: 25.0%" in page
     assert "timeout_error" in page

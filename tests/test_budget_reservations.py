@@ -46,6 +46,17 @@ def test_it_reserves_the_prompt_and_max_tokens_at_the_chains_highest_prices():
     assert budget.max_cost(REQ, TARGETS) == expected
 
 
+def test_a_cache_write_dearer_than_input_bounds_every_prompt_token():
+    from dataclasses import replace
+
+    from providers import tokens
+
+    # Anthropic's cache writes cost 1.25x input: any prompt token may turn out one.
+    writing = (replace(TARGETS[0], cached_input_price_per_mtok=Decimal("0.1"), cache_write_price_per_mtok=Decimal("4.5")),)
+    prompt = tokens.measure(REQ.messages).upper_bound()
+    assert budget.max_cost(REQ, writing) == (Decimal(prompt) * Decimal("4.5") + 1000 * Decimal("2")) / 1_000_000
+
+
 def test_it_reserves_the_default_max_tokens_when_none_is_asked(settings):
     settings.GATEWAY = {**settings.GATEWAY, "BUDGET_DEFAULT_MAX_TOKENS": 500}
     bare = ChatRequest("m", (), n=2)

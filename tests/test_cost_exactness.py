@@ -33,3 +33,26 @@ def test_it_adds_up_many_small_costs_without_drift():
 def test_picodollars_round_trip():
     for value in ("0", "0.000000000001", "15243.003617637828", "9876543128.088"):
         assert from_pico(to_pico(Decimal(value))) == Decimal(value)
+
+
+def test_each_token_class_is_billed_at_its_own_price():
+    # 11474 prompt tokens of which 8192 cache reads and 2048 cache writes, 517 completion tokens (README's example).
+    cost = cost_usd(11474, 517, Decimal("3"), Decimal("15"), cached_tokens=8192, cache_write_tokens=2048,
+                    cached_input_price_per_mtok=Decimal("0.30"), cache_write_price_per_mtok=Decimal("3.75"))
+    assert cost == Decimal("0.0215946")
+
+
+def test_a_class_without_its_own_price_is_billed_at_the_input_price():
+    with_classes = cost_usd(2000, 100, Decimal("0.15"), Decimal("0.6"), cached_tokens=1500, cache_write_tokens=300)
+    assert with_classes == cost_usd(2000, 100, Decimal("0.15"), Decimal("0.6"))
+    assert with_classes == Decimal("0.00036")
+
+
+@pytest.mark.parametrize("amount, text", [
+    ("0.000092500000", "0.0000925"), ("0E-12", "0"), ("5.000000000000", "5"), ("123456789.123456000001", "123456789.123456000001"),
+    ("1E+3", "1000"), ("0.000000000001", "0.000000000001"),
+])
+def test_report_money_is_exact_with_trailing_zeros_dropped(amount, text):
+    from usage.cost import exact
+
+    assert exact(Decimal(amount)) == text

@@ -37,7 +37,12 @@ def test_it_answers_openai_chat_completions_and_records_the_request(upstream, ht
     data = r.json()
     assert data["object"] == "chat.completion"
     assert data["choices"][0]["message"]["content"] == "Hello from fake-openai"
-    assert data["usage"] == {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}
+    assert data["usage"] == {
+        "prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0,
+                                      "rejected_prediction_tokens": 0},
+    }
     seen = upstream.last
     assert (seen.method, seen.path) == ("POST", "/v1/chat/completions")
     assert seen.headers["authorization"] == "Bearer sk-x"
@@ -96,7 +101,8 @@ def test_it_answers_anthropic_messages_with_usage(http):
         assert data["type"] == "message"
         assert data["content"] == [{"type": "text", "text": "Hello from fake-anthropic"}]
         assert data["stop_reason"] == "end_turn"
-        assert data["usage"] == {"input_tokens": 12, "output_tokens": 7}
+        assert data["usage"] == {"input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                                 "output_tokens": 7}
 
 
 def test_anthropic_checks_version_and_key(http):

@@ -35,5 +35,6 @@ def test_a_cut_stream_ends_with_an_error_event_and_bills_what_was_sent(served, u
     while not UsageRecord.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     record = UsageRecord.objects.get()
+    assert served.records(response.headers["x-request-id"]) == 1  # recorded once, not merely one row left
     assert record.streamed and record.error_type
     assert record.prompt_tokens > 0 and record.completion_tokens > 0

@@ -31,6 +31,7 @@ def lines():
 
 async def test_a_completion_logs_one_line_with_its_facts(async_client, acme, upstream, lines):
     await sync_to_async(add_route)(upstream, "openai", "chat", name="oa")
+    upstream.cached_tokens, upstream.reasoning_tokens = 4, 2
     response = await post_chat(async_client, acme, chat_body("chat"))
     [line] = lines
     assert line["event"] == "request"
@@ -38,7 +39,8 @@ async def test_a_completion_logs_one_line_with_its_facts(async_client, acme, ups
     assert (line["tenant"], line["key_prefix"], line["model"], line["provider"]) == ("acme", acme.key.prefix, "chat", "oa")
     assert (line["status"], line["error_type"], line["cache"], line["streamed"]) == (200, "", "MISS", False)
     assert (line["prompt_tokens"], line["completion_tokens"]) == (upstream.prompt_tokens, upstream.completion_tokens)
-    assert line["cost_usd"] == "0.000026000000"
+    assert (line["cached_tokens"], line["cache_write_tokens"], line["reasoning_tokens"]) == (4, 0, 2)
+    assert line["cost_usd"] == "0.000026000000"  # no cache prices on the route: cached tokens at the input price
     assert isinstance(line["latency_ms"], int) and line["latency_ms"] >= 0
 
 

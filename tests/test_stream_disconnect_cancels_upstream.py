@@ -54,5 +54,6 @@ def test_disconnect_closes_the_upstream_connection_and_bills(gateway, upstream):
     while not UsageRecord.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     record = UsageRecord.objects.get()
+    assert gateway.records(record.request_id) == 1  # recorded once, not merely one row left
     assert record.client_disconnected and record.streamed
     assert record.prompt_tokens > 0

@@ -16,7 +16,8 @@ from .ledger_rows import asave, row, save
 
 LEDGER_HEADER = [
     "created_at", "request_id", "tenant", "key_prefix", "model", "provider", "upstream_model", "status", "error_type",
-    "prompt_tokens", "completion_tokens", "tokens_estimated", "input_price_per_mtok", "output_price_per_mtok",
+    "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "tokens_estimated",
+    "input_price_per_mtok", "output_price_per_mtok", "cached_input_price_per_mtok", "cache_write_price_per_mtok",
     "cost_usd", "cached", "streamed", "client_disconnected", "latency_ms", "ttft_ms",
 ]
 
@@ -44,13 +45,18 @@ async def test_the_usage_report_answers_csv_with_a_header_row(async_client):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response["Content-Disposition"]
     text = await body_of(response)
-    assert text.splitlines()[0] == "model,requests,prompt_tokens,completion_tokens,total_tokens,cost_usd,cached_requests,errors"
+    assert text.splitlines()[0] == (
+        "model,requests,prompt_tokens,completion_tokens,total_tokens,cached_tokens,cache_write_tokens,reasoning_tokens,"
+        "cost_usd,cached_requests,errors"
+    )
     assert text.endswith("\r\n")
     assert parse(text) == [
         {"model": "a", "requests": "2", "prompt_tokens": "4", "completion_tokens": "6", "total_tokens": "10",
-         "cost_usd": "0.300000", "cached_requests": "1", "errors": "0"},
+         "cached_tokens": "0", "cache_write_tokens": "0", "reasoning_tokens": "0",
+         "cost_usd": "0.3", "cached_requests": "1", "errors": "0"},
         {"model": "b", "requests": "1", "prompt_tokens": "10", "completion_tokens": "20", "total_tokens": "30",
-         "cost_usd": "0.000000", "cached_requests": "0", "errors": "1"},
+         "cached_tokens": "0", "cache_write_tokens": "0", "reasoning_tokens": "0",
+         "cost_usd": "0.000000000001", "cached_requests": "0", "errors": "1"},
     ]
 
 

@@ -56,7 +56,8 @@ class StatusFilter(admin.SimpleListFilter):
 class UsageRecordAdmin(admin.ModelAdmin):
     list_display = [
         "created_at", "request_id", "tenant", "key_prefix", "model", "provider", "status",
-        "prompt_tokens", "completion_tokens", "cost_usd", "cached", "streamed", "latency_ms",
+        "prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",
+        "cached", "streamed", "latency_ms",
     ]
     list_filter = ["created_at", "tenant", ModelFilter, StatusFilter, "cached", "streamed"]
     list_select_related = ["tenant", "api_key"]

@@ -17,6 +17,7 @@ from tenants.models import Tenant
 from . import exports, reports
 
 CHART_WIDTH, CHART_HEIGHT = 720, 200
+CHART_MAX_DAYS = 731
 
 
 class ReportForm(forms.Form):
@@ -101,7 +102,8 @@ def report(request):
             models=reports.grouped(rows, "model"),
             days=days,
             total=reports.totals(rows),
-            chart=spend_chart(period, days),
+            # A bar per day: over years (9999-12-31 is a valid end) the page would never finish.
+            chart=spend_chart(period, days) if len(period) <= CHART_MAX_DAYS else None,
             csv_query=_query_string(period, tenant),
         )
     return TemplateResponse(request, "admin/usage/report.html", context)

@@ -105,11 +105,17 @@ def month_spend(tenant_id: int, month: date) -> Decimal:
     return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
 
 
+def _input_prices(target: Target) -> tuple[Decimal, ...]:
+    cached, write = target.cached_input_price_per_mtok, target.cache_write_price_per_mtok
+    return tuple(p for p in (target.input_price_per_mtok, cached, write) if p is not None)
+
+
 def max_cost(req: Request, targets: tuple[Target, ...]) -> Decimal:
     """The most a request can cost: its prompt (bounded by its bytes, images and tool definitions included) and
     max_tokens at the chain's highest prices."""
     completion = req.output_ceiling(settings.GATEWAY["BUDGET_DEFAULT_MAX_TOKENS"])
-    in_price = max((t.input_price_per_mtok for t in targets), default=Decimal(0))
+    # Any prompt token may turn out a cache write, which can cost more than a plain input token.
+    in_price = max((max(_input_prices(t)) for t in targets), default=Decimal(0))
     out_price = max((t.output_price_per_mtok for t in targets), default=Decimal(0))
     return cost_usd(req.prompt_size().upper_bound(), completion, in_price, out_price)
 

@@ -31,9 +31,14 @@ LEDGER_COLUMNS = (
     ("error_type", "error_type"),
     ("prompt_tokens", "prompt_tokens"),
     ("completion_tokens", "completion_tokens"),
+    ("cached_tokens", "cached_tokens"),
+    ("cache_write_tokens", "cache_write_tokens"),
+    ("reasoning_tokens", "reasoning_tokens"),
     ("tokens_estimated", "tokens_estimated"),
     ("input_price_per_mtok", "input_price_per_mtok"),
     ("output_price_per_mtok", "output_price_per_mtok"),
+    ("cached_input_price_per_mtok", "cached_input_price_per_mtok"),
+    ("cache_write_price_per_mtok", "cache_write_price_per_mtok"),
     ("cost_usd", "cost_usd"),
     ("cached", "cached"),
     ("streamed", "streamed"),
@@ -41,7 +46,10 @@ LEDGER_COLUMNS = (
     ("latency_ms", "latency_ms"),
     ("ttft_ms", "ttft_ms"),
 )
-REPORT_COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cached_requests", "errors")
+REPORT_COLUMNS = (
+    "requests", "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_write_tokens",
+    "reasoning_tokens", "cost_usd", "cached_requests", "errors",
+)
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -97,7 +105,7 @@ def ledger_csv(rows: QuerySet) -> Generator[str, None, None]:
 
 
 def report_csv(group_by: str, groups: list[Group]) -> Generator[str, None, None]:
-    """A grouped report as CSV lines; money rounded as in the JSON report."""
+    """A grouped report as CSV lines; money exact, as in the JSON report."""
     return csv_lines([group_by, *REPORT_COLUMNS], (_report_row(group) for group in groups))
 
 

@@ -53,6 +53,12 @@ class LedgerEntry:
     latency_ms: int
     ttft_ms: int | None
     created_at: datetime
+    # Parts of prompt_tokens and completion_tokens, and the prices the cache classes were billed at.
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_input_price_per_mtok: Decimal = Decimal(0)
+    cache_write_price_per_mtok: Decimal = Decimal(0)
 
 
 _FIELDS = tuple(f.name for f in fields(LedgerEntry))

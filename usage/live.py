@@ -22,6 +22,7 @@ from tenants.models import Tenant
 
 from . import dashboard, ledger
 from .ledger import LedgerEntry
+from .models import token_classes
 
 log = logging.getLogger("gateway.live")
 
@@ -71,6 +72,7 @@ def _row(entry: LedgerEntry, slugs: dict[int, str]) -> dict:
         "provider": entry.provider,
         "status": entry.status,
         "tokens": entry.prompt_tokens + entry.completion_tokens,
+        "token_classes": token_classes(entry),
         "cost_usd": _money(entry.cost_usd),
         "latency_ms": entry.latency_ms,
         "cached": entry.cached,

@@ -3,6 +3,12 @@ from django.db import models
 from django.db.models import Q
 
 
+def token_classes(row) -> str:
+    """A ledger row's (or entry's) token classes in a line, for the dashboard's tooltip."""
+    return (f"prompt {row.prompt_tokens} (cached {row.cached_tokens}, cache write {row.cache_write_tokens}), "
+            f"completion {row.completion_tokens} (reasoning {row.reasoning_tokens})")
+
+
 class UsageRecord(models.Model):
     request_id = models.CharField(max_length=64)
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="usage")
@@ -12,9 +18,15 @@ class UsageRecord(models.Model):
     upstream_model = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0, help_text="Of prompt_tokens: read from the provider's cache.")
+    cache_write_tokens = models.PositiveIntegerField(default=0, help_text="Of prompt_tokens: written to the provider's cache.")
+    reasoning_tokens = models.PositiveIntegerField(default=0, help_text="Of completion_tokens: reasoning.")
     tokens_estimated = models.BooleanField(default=False, help_text="Counted by the gateway, not reported by the provider.")
     input_price_per_mtok = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     output_price_per_mtok = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    # The prices the cache classes were billed at (the input price when the route had none of its own).
+    cached_input_price_per_mtok = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    cache_write_price_per_mtok = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     cost_usd = models.DecimalField(max_digits=24, decimal_places=12, default=0)
     status = models.PositiveSmallIntegerField(help_text="HTTP status returned to the client.")
     error_type = models.CharField(max_length=64, blank=True)
@@ -32,6 +44,10 @@ class UsageRecord(models.Model):
                 condition=Q(cost_usd__gte=0) & Q(input_price_per_mtok__gte=0) & Q(output_price_per_mtok__gte=0),
                 name="usage_money_non_negative",
             ),
+            models.CheckConstraint(
+                condition=Q(cached_input_price_per_mtok__gte=0) & Q(cache_write_price_per_mtok__gte=0),
+                name="usage_cache_prices_non_negative",
+            ),
             # The ledger writer retries batches; the request id makes a retry harmless.
             models.UniqueConstraint(fields=["request_id"], name="usage_request_id_unique"),
         ]
@@ -44,6 +60,17 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.model} {self.status}"
+
+    @property
+    def cost(self) -> str:
+        """The cost as reports show it: exact, trailing zeros dropped."""
+        from .cost import exact
+
+        return exact(self.cost_usd)
+
+    @property
+    def token_classes(self) -> str:
+        return token_classes(self)
 
 
 class BudgetAlert(models.Model):

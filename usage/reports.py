@@ -3,15 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
+from .cost import exact
 from .models import UsageRecord
-
-# Reports round spend to a millionth of a dollar, half up; raw exports keep the ledger's precision.
-REPORT_PLACES = Decimal("0.000001")
 
 GROUPS = {
     "model": F("model"),
@@ -25,6 +23,9 @@ METRICS = {
     "requests": Count("pk"),
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
     "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
+    "cached_tokens": Coalesce(Sum("cached_tokens"), 0),
+    "cache_write_tokens": Coalesce(Sum("cache_write_tokens"), 0),
+    "reasoning_tokens": Coalesce(Sum("reasoning_tokens"), 0),
     "cost_usd": Coalesce(Sum("cost_usd"), Value(Decimal(0)), output_field=_MONEY),
     "cached_requests": Count("pk", filter=Q(cached=True)),
     "errors": Count("pk", filter=Q(status__gte=400)),
@@ -32,8 +33,8 @@ METRICS = {
 
 
 def report_money(amount: Decimal) -> str:
-    """A report amount as a plain decimal string with six places."""
-    return format(amount.quantize(REPORT_PLACES, rounding=ROUND_HALF_UP), "f")
+    """A report amount exactly as the ledger sums it: never rounded, trailing zeros dropped (../shared/INTERFACE.md)."""
+    return exact(amount)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class Period:
         today = today or datetime.now(UTC).date()
         return cls(today.replace(day=1), today)
 
+    def __len__(self) -> int:
+        """Days in the period."""
+        return (self.end - self.start).days + 1
+
     def days(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
@@ -60,6 +65,9 @@ class Totals:
     cost_usd: Decimal  # exact sum of the ledger
     cached_requests: int
     errors: int
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -75,6 +83,9 @@ class Totals:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
             "cost_usd": self.cost,
             "cached_requests": self.cached_requests,
             "errors": self.errors,
@@ -98,7 +109,7 @@ def ledger(start: date | None = None, end: date | None = None, tenant_id: int | 
     rows = UsageRecord.objects.all()
     if start is not None:
         rows = rows.filter(created_at__gte=datetime.combine(start, time.min, UTC))
-    if end is not None:
+    if end is not None and end < date.max:  # the last day has no next day: its end is open
         rows = rows.filter(created_at__lt=datetime.combine(end + timedelta(days=1), time.min, UTC))
     if tenant_id is not None:
         rows = rows.filter(tenant_id=tenant_id)

@@ -65,7 +65,10 @@ class UsageTotalsSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
-    cost_usd = serializers.CharField(help_text="Decimal string, never a float.")
+    cached_tokens = serializers.IntegerField(help_text="Of prompt_tokens: read from the provider's cache.")
+    cache_write_tokens = serializers.IntegerField(help_text="Of prompt_tokens: written to the provider's cache.")
+    reasoning_tokens = serializers.IntegerField(help_text="Of completion_tokens: reasoning.")
+    cost_usd = serializers.CharField(help_text="Exact decimal string: the ledger's sum, never rounded, never a float.")
     cached_requests = serializers.IntegerField()
     errors = serializers.IntegerField()
 

@@ -195,9 +195,11 @@ def _tool_choice(choice: Any, parallel: Any) -> dict | None:
 
 
 def _usage(counts: dict) -> Usage:
-    prompt = sum(common.as_int(counts.get(k)) for k in
-                 ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
-    return Usage(prompt, common.as_int(counts.get("output_tokens")))
+    """OpenAI's classes from Anthropic's: input_tokens excludes the cache reads and writes, prompt_tokens does not."""
+    read = common.as_int(counts.get("cache_read_input_tokens"))
+    write = common.as_int(counts.get("cache_creation_input_tokens"))
+    prompt = common.as_int(counts.get("input_tokens")) + read + write
+    return common.usage(prompt, common.as_int(counts.get("output_tokens")), cached=read, cache_write=write)
 
 
 def _tool_call(block: dict) -> dict:
@@ -297,7 +299,7 @@ class StreamParser:
 
     def _on_message_delta(self, data: dict) -> list[ChatChunk]:
         self._count(data.get("usage"))  # cumulative counts: output so far, sometimes input too
-        self.usage = _usage(self._counts)
+        self.usage = _usage(self._counts) if self._counts else None
         delta = data.get("delta") or {}
         stop, matched = delta.get("stop_reason"), delta.get("stop_sequence")
         said = {"stop_sequence": matched} if stop == "stop_sequence" and isinstance(matched, str) else {}
@@ -305,6 +307,8 @@ class StreamParser:
 
     def _on_message_stop(self, data: dict) -> list[ChatChunk]:
         self.done = True
+        if not self._counts:
+            return []  # no usage at all: the gateway counts the tokens itself
         self.usage = _usage(self._counts)
         return [ChatChunk(self._id, self.target.public_model, self._created, (), self.usage)]
 

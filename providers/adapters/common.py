@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from ..types import EmbeddingResponse, Target, UpstreamError, Usage
+from ..types import MAX_TOKENS, EmbeddingResponse, Target, UpstreamError, Usage
 
 # Statuses where another attempt (or another provider) may succeed.
 RETRYABLE_4XX = frozenset({408, 409, 429})
@@ -139,11 +139,31 @@ def as_int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
+def _detail(data: dict, name: str, field: str) -> int:
+    details = data.get(name)
+    return as_int(details.get(field)) if isinstance(details, dict) else 0
+
+
+def usage(prompt: int, completion: int, cached: int = 0, cache_write: int = 0, reasoning: int = 0) -> Usage:
+    """A Usage from a provider's counts; a count no ledger column can hold makes the answer malformed."""
+    if max(prompt, completion) > MAX_TOKENS:
+        raise malformed(None, f"the provider reported a token count above {MAX_TOKENS}")
+    # Parts never exceed their whole: a provider's inconsistent details must not bill a negative class.
+    cached = min(cached, prompt)
+    return Usage(prompt, completion, cached_tokens=cached, cache_write_tokens=min(cache_write, prompt - cached),
+                 reasoning_tokens=min(reasoning, completion))
+
+
 def openai_usage(data: Any) -> Usage | None:
-    """Usage from an OpenAI-shaped usage object, or None."""
+    """Usage from an OpenAI-shaped usage object (with its token details), or None."""
     if not isinstance(data, dict):
         return None
-    return Usage(as_int(data.get("prompt_tokens")), as_int(data.get("completion_tokens")))
+    return usage(
+        as_int(data.get("prompt_tokens")),
+        as_int(data.get("completion_tokens")),
+        cached=_detail(data, "prompt_tokens_details", "cached_tokens"),
+        reasoning=_detail(data, "completion_tokens_details", "reasoning_tokens"),
+    )
 
 
 def embeddings_response(status: int, body: bytes, target: Target) -> EmbeddingResponse:

@@ -56,6 +56,11 @@ class FakeUpstream:
         self.reply = reply  # answer text; default "Hello from fake-<format>"
         self.prompt_tokens = 12
         self.completion_tokens = 7
+        # Parts of the counts above, sent in each provider's own fields (tests/fakes/wire.py).
+        self.cached_tokens = 0  # OpenAI prompt_tokens_details.cached_tokens, Anthropic cache_read_input_tokens
+        self.cache_write_tokens = 0  # Anthropic cache_creation_input_tokens (OpenAI has none)
+        self.reasoning_tokens = 0  # OpenAI completion_tokens_details.reasoning_tokens
+        self.send_usage = True  # False: answers carry no usage at all
         self.embeddings_usage = True  # False: embeddings answers carry no usage (as some servers send)
         self.delay = 0.2  # seconds between stream events in "slow" mode (and before a slow answer)
         self.retry_after = 1

@@ -102,9 +102,30 @@ def _ident(call: Call, fake: FakeUpstream) -> str:
     return f"msg_fake{fake.calls:04d}" if call.flavor == "anthropic" else f"chatcmpl-fake{fake.calls:04d}"
 
 
+def openai_usage(fake: FakeUpstream) -> dict:
+    """OpenAI's usage object: prompt_tokens include the cached ones, completion_tokens the reasoning."""
+    return {
+        "prompt_tokens": fake.prompt_tokens, "completion_tokens": fake.completion_tokens,
+        "total_tokens": fake.prompt_tokens + fake.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": fake.cached_tokens, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": fake.reasoning_tokens, "audio_tokens": 0,
+                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+    }
+
+
+def anthropic_usage(fake: FakeUpstream, output_tokens: int) -> dict:
+    """Anthropic's usage object: input_tokens leave out the tokens read from or written to the cache."""
+    return {
+        "input_tokens": fake.prompt_tokens - fake.cached_tokens - fake.cache_write_tokens,
+        "cache_creation_input_tokens": fake.cache_write_tokens,
+        "cache_read_input_tokens": fake.cached_tokens,
+        "output_tokens": output_tokens,
+    }
+
+
 def completion(call: Call, fake: FakeUpstream) -> dict:
     """A whole, non-streamed answer."""
-    text, prompt, completion_tokens = _text(call, fake), fake.prompt_tokens, fake.completion_tokens
+    text = _text(call, fake)
     if call.flavor == "anthropic":
         content = [{"type": "text", "text": text}]
         if call.tool:
@@ -112,24 +133,27 @@ def completion(call: Call, fake: FakeUpstream) -> dict:
                                                            "name": call.tool, "input": fake.tool_arguments}]
         if call.thinking:
             content = [{"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE}, *content]
-        return {
+        out = {
             "id": _ident(call, fake), "type": "message", "role": "assistant", "model": call.model,
             "content": content, "stop_reason": "tool_use" if call.tool else "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": prompt, "output_tokens": completion_tokens},
+            "usage": anthropic_usage(fake, fake.completion_tokens),
         }
-    message = {"role": "assistant", "content": text, "refusal": None}
-    if call.tool:
-        message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
-            {"id": _call_id(call, fake), "type": "function",
-             "function": {"name": call.tool, "arguments": json.dumps(fake.tool_arguments)}}]}
-    return {
-        "id": _ident(call, fake), "object": "chat.completion", "created": int(time.time()), "model": call.model,
-        "choices": [{"index": 0, "message": message,
-                     "logprobs": None, "finish_reason": "tool_calls" if call.tool else "stop"}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt + completion_tokens},
-        "system_fingerprint": "fp_fake",
-    }
+    else:
+        message = {"role": "assistant", "content": text, "refusal": None}
+        if call.tool:
+            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+                {"id": _call_id(call, fake), "type": "function",
+                 "function": {"name": call.tool, "arguments": json.dumps(fake.tool_arguments)}}]}
+        out = {
+            "id": _ident(call, fake), "object": "chat.completion", "created": int(time.time()), "model": call.model,
+            "choices": [{"index": 0, "message": message,
+                         "logprobs": None, "finish_reason": "tool_calls" if call.tool else "stop"}],
+            "usage": openai_usage(fake),
+            "system_fingerprint": "fp_fake",
+        }
+    if not fake.send_usage:
+        del out["usage"]
+    return out
 
 
 def _frame(payload: dict, event: str | None = None) -> bytes:
@@ -171,10 +195,8 @@ def stream_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]:
     else:
         frames += [chunk(delta({"content": piece})) for piece in _pieces(_text(call, fake))]
         frames.append(chunk(delta({}, "stop")))
-    if call.include_usage:
-        usage = {"prompt_tokens": fake.prompt_tokens, "completion_tokens": fake.completion_tokens,
-                 "total_tokens": fake.prompt_tokens + fake.completion_tokens}
-        frames.append(chunk([], usage=usage))
+    if call.include_usage and fake.send_usage:
+        frames.append(chunk([], usage=openai_usage(fake)))
     frames.append(b"data: [DONE]\n\n")
     return frames, first_text
 
@@ -182,7 +204,10 @@ def stream_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]:
 def _anthropic_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]:
     message = {"id": _ident(call, fake), "type": "message", "role": "assistant", "model": call.model,
                "content": [], "stop_reason": None, "stop_sequence": None,
-               "usage": {"input_tokens": fake.prompt_tokens, "output_tokens": 1}}
+               "usage": anthropic_usage(fake, 1)}
+    if not fake.send_usage:
+        del message["usage"]
+    final = {"output_tokens": fake.completion_tokens} if fake.send_usage else None
     frames = [_frame({"type": "message_start", "message": message}, "message_start")]
     text_at = 1 if call.thinking else 0  # the text block's index
     if call.thinking:
@@ -214,7 +239,7 @@ def _anthropic_frames(call: Call, fake: FakeUpstream) -> tuple[list[bytes], int]
     frames += [
         _frame({"type": "message_delta", "delta": {"stop_reason": "tool_use" if call.tool else "end_turn",
                                                    "stop_sequence": None},
-                "usage": {"output_tokens": fake.completion_tokens}}, "message_delta"),
+                "usage": final}, "message_delta"),
         _frame({"type": "message_stop"}, "message_stop"),
     ]
     return frames, first_text

@@ -1,4 +1,4 @@
-"""python manage.py add_model PUBLIC_NAME --provider NAME [--upstream-model] [--priority] [--weight] [--mode] [--input/output-price]"""
+"""python manage.py add_model PUBLIC_NAME --provider NAME [--upstream-model] [--priority] [--weight] [--mode] [--*-price]"""
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -33,6 +33,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--output-price", metavar="USD_PER_1M", help="USD per 1M completion tokens, e.g. 0.60 (default 0)."
         )
+        parser.add_argument(
+            "--cached-input-price", metavar="USD_PER_1M",
+            help="USD per 1M prompt tokens read from the provider's cache (default: the input price).",
+        )
+        parser.add_argument(
+            "--cache-write-price", metavar="USD_PER_1M",
+            help="USD per 1M prompt tokens written to the provider's cache (default: the input price).",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -44,6 +52,8 @@ class Command(BaseCommand):
                 weight=options["weight"],
                 input_price_per_mtok=services.parse_price(options["input_price"], "--input-price"),
                 output_price_per_mtok=services.parse_price(options["output_price"], "--output-price"),
+                cached_input_price_per_mtok=services.parse_price(options["cached_input_price"], "--cached-input-price"),
+                cache_write_price_per_mtok=services.parse_price(options["cache_write_price"], "--cache-write-price"),
                 mode=options["mode"],
             )
             route, created = services.add_model(spec)
@@ -54,5 +64,18 @@ class Command(BaseCommand):
             f"{verb} route {route.public_name} → {route.provider.name}:{route.upstream_model} "
             f"({route.mode}, priority {route.priority}, weight {route.weight}, "
             f"${route.input_price_per_mtok.normalize():f} in / "
-            f"${route.output_price_per_mtok.normalize():f} out per 1M tokens)."
+            f"${route.output_price_per_mtok.normalize():f} out per 1M tokens{_cache_prices(route)})."
         )
+        if not route.priced:
+            self.stderr.write(
+                f"Warning: route {route.public_name} → {route.provider.name} has no prices: its requests are billed "
+                f"$0 (counted in gateway_unpriced_requests_total). Set --input-price and --output-price, or run "
+                f"sync_prices --file with a price catalog."
+            )
+
+
+def _cache_prices(route) -> str:
+    parts = [f"${price.normalize():f} {what}" for what, price in (
+        ("cached in", route.cached_input_price_per_mtok), ("cache write", route.cache_write_price_per_mtok),
+    ) if price is not None]
+    return "".join(f", {part}" for part in parts)
