@@ -79,15 +79,6 @@ class ChatRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Native:
-    """A client's body in a provider kind's own wire format, with the headers to pass on to that kind."""
-
-    kind: str  # "anthropic"
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class EmbeddingRequest:
     """A validated OpenAI embeddings request."""
 
