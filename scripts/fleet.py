@@ -140,11 +140,23 @@ class Fleet:
         return self
 
     def restart(self, name: str, timeout: float = 90) -> int | None:
-        """One step of a rolling restart: SIGTERM, wait for the drain, start again, wait until HAProxy has it UP."""
+        """One step of a rolling restart, as the README's runbook: drain it in HAProxy, SIGTERM, wait for the
+        drain, start again, make it ready in HAProxy, wait until HAProxy has it UP.
+
+        Why drain in HAProxy first: a replica told to stop closes its listening socket, and a request that
+        reached the socket's queue in that instant is reset by the kernel. HAProxy retries a refused
+        connection or an empty answer on another replica, but a reset after the request was sent it
+        answers by closing the client's kept-alive connection without a response (so that the client may
+        retry), which a client sees as a failed request. In DRAIN, HAProxy sends the replica no new
+        request and lets the open ones (and streams) finish.
+        """
         replica = self.replicas[name]
+        self.set_state(name, "drain")
+        self.wait_state(name, "DRAIN", timeout)
         code = replica.stop()
         replica.start()
         wait_for(replica.healthy, timeout, f"{name} to answer /health again")
+        self.set_state(name, "ready")
         self.wait_state(name, "UP", timeout)
         return code
 
@@ -185,6 +197,12 @@ class Fleet:
             while chunk := s.recv(65536):
                 chunks.append(chunk)
         return b"".join(chunks).decode()
+
+    def set_state(self, name: str, state: str) -> None:
+        """`set server replicas/NAME state ready|drain|maint` on the admin socket."""
+        answer = self.admin(f"set server {BACKEND}/{name} state {state}").strip()
+        if answer:  # HAProxy answers an accepted command with an empty line
+            raise RuntimeError(f"HAProxy refused 'set server {BACKEND}/{name} state {state}': {answer}")
 
     def states(self) -> dict[str, str]:
         """Each replica's state in HAProxy: UP, DOWN, "UP 1/2" (rising), "DOWN 1/2" (falling), ..."""

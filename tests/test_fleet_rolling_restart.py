@@ -1,8 +1,8 @@
 """A rolling restart of three replicas behind HAProxy, under load: no client sees a failure, and the ledger
 holds each answered request exactly once.
 
-README "Replicas behind a load balancer": SIGTERM one replica at a time (it stops listening and drains),
-start it again, wait until HAProxy has it UP, next. Clients keep sending requests and streams through
+README "Replicas behind a load balancer": one replica at a time, drain it in HAProxy, SIGTERM it (it
+finishes what it has open), start it again, make it ready, wait until HAProxy has it UP, next. Clients keep sending requests and streams through
 HAProxy the whole time, and a stream is open on each replica when it is told to stop. The recording
 function runs in other processes, so the proof is the request ids: every x-request-id a client got is
 one ledger row, and the ledger has no other row and no row twice.
@@ -113,7 +113,7 @@ def test_rolling_restart_under_load_fails_no_request_and_records_each_exactly_on
         for name in fleet.replicas:
             before = len(out.answered)
             open_stream_on(name, fleet.url, tenant.raw, out, streams)
-            exit_codes.append(fleet.restart(name))  # SIGTERM, drain, start, wait until HAProxy has it UP
+            exit_codes.append(fleet.restart(name))  # drain in HAProxy, SIGTERM, start, ready, wait until UP
             answered_during.append(len(out.answered) - before)
     finally:
         stop.set()
