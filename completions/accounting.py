@@ -1,7 +1,6 @@
 """Turn the outcome of a request into a ledger entry (tokens, prices, cost)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from providers.types import Target, Usage
@@ -10,20 +9,7 @@ from usage import budget, ledger
 from usage.cost import FREE, Prices, cost_of
 
 from . import observe
-from .context import Context
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    model: str
-    status: int
-    target: Target | None = None
-    usage: Usage | None = None
-    error_type: str = ""
-    cached: bool = False
-    streamed: bool = False
-    client_disconnected: bool = False
-    ttft_ms: int | None = None
+from .context import Context, Outcome
 
 
 def _prices(target: Target | None) -> Prices:

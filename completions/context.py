@@ -1,4 +1,4 @@
-"""Per-request facts that travel with a request through the pipeline, and its reply."""
+"""Per-request facts that travel with a request through the pipeline: its context, its outcome, its reply."""
 from __future__ import annotations
 
 import time
@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
+
+from providers.types import Target, Usage
 
 
 @dataclass(slots=True)
@@ -30,6 +32,21 @@ class Context:
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a request ended: what the ledger, the budget and the metrics are told (accounting, observe)."""
+
+    model: str
+    status: int
+    target: Target | None = None
+    usage: Usage | None = None
+    error_type: str = ""
+    cached: bool = False
+    streamed: bool = False
+    client_disconnected: bool = False
+    ttft_ms: int | None = None
 
 
 @dataclass(slots=True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 
@@ -13,10 +12,7 @@ from providers.types import Usage
 from tenants.principal import Principal
 
 from . import metrics
-from .context import Context
-
-if TYPE_CHECKING:  # accounting calls record(); a runtime import would be circular
-    from .accounting import Outcome
+from .context import Context, Outcome
 
 
 def begin(principal: Principal, ctx: Context) -> None:

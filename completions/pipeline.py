@@ -12,15 +12,14 @@ from typing import Callable
 
 from infra.errors import GatewayError, bad_request, forbidden, not_found
 from infra.sharedredis import shared_redis
-from providers import routes, routing, tokens
+from providers import routes, routing
 from providers.types import ChatRequest, Request, Target, Usage
 from tenants import ratelimit
 from tenants.auth import authenticate
 from tenants.principal import Principal
 
 from . import accounting, admission, cache, observe, streaming
-from .accounting import Outcome
-from .context import Context, Reply
+from .context import Context, Outcome, Reply
 from .endpoint import Endpoint
 
 _after: set[asyncio.Task] = set()  # bookkeeping after a stream ends (cache fill, token correction), kept alive until done
@@ -161,7 +160,7 @@ async def _complete(endpoint: Endpoint, principal: Principal, req: Request, targ
     usage = response.usage
     if usage is None and isinstance(req, ChatRequest):
         # No usage from the provider: bill the gateway's own count, marked estimated, never $0.
-        usage = tokens.answer_usage(req.messages, response)
+        usage = response.estimated_usage(req.messages)
         payload["usage"] = usage.to_openai()  # as the stream's last chunk carries the estimate
     accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, usage))
     ratelimit.settle(ticket, usage)  # queued for the next bookkeeping pipeline, with the budget's

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Iterable, Protocol, Sequence
 
 import orjson
 
-if TYPE_CHECKING:  # types imports this module
-    from .types import ChatResponse, Message, Usage
+
+class Message(Protocol):
+    """What counting reads of a chat message (`providers.types.Message`, which builds on this module)."""
+
+    content: Any
+    name: str | None
+    tool_calls: tuple[dict, ...] | None
 
 # OpenAI's chat format adds a few tokens per message and per reply.
 PER_MESSAGE = 3
@@ -45,7 +50,7 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def count_messages(messages: tuple[Message, ...] | list[Message]) -> int:
+def count_messages(messages: Sequence[Message]) -> int:
     """Prompt tokens of a chat, as OpenAI counts them (close enough for estimates)."""
     total = PER_REPLY
     for m in messages:
@@ -93,7 +98,7 @@ def tools_upper_bound(tools: tuple[dict, ...] | None) -> int:
     return len(orjson.dumps(list(tools))) if tools else 0
 
 
-def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
+def measure(messages: Sequence[Message]) -> PromptSize:
     """The prompt's size in characters and bytes, its media bounded apart: one pass over the text, no tokenizer."""
     chars = size = media = 0
     overhead = PER_REPLY + PER_MESSAGE * len(messages)
@@ -110,16 +115,15 @@ def measure(messages: tuple[Message, ...] | list[Message]) -> PromptSize:
     return PromptSize(chars, size, overhead, media)
 
 
-def answer_usage(messages: tuple[Message, ...] | list[Message], response: ChatResponse) -> Usage:
-    """The gateway's own count of an answer that reported no usage: prompt and every choice's text and tool calls."""
-    from .types import Usage  # at call time: types imports this module
+def answer_tokens(choices: Iterable[dict]) -> int:
+    """The gateway's own count of an answer's tokens (its choices' messages: text and tool call arguments)."""
     parts = []
-    for choice in response.choices:
-        parts.append(_content_text(choice.message.get("content")))
-        for call in choice.message.get("tool_calls") or ():
+    for message in choices:
+        parts.append(_content_text(message.get("content")))
+        for call in message.get("tool_calls") or ():
             if isinstance(call, dict):
                 parts.append(str((call.get("function") or {}).get("arguments") or ""))
-    return Usage(count_messages(messages), count_text("".join(parts)), estimated=True)
+    return count_text("".join(parts))
 
 
 def measure_inputs(inputs: tuple[str | tuple[int, ...], ...]) -> PromptSize:

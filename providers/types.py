@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from . import tokens
-
-if TYPE_CHECKING:
-    from .tokens import PromptSize
+from .tokens import PromptSize
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +217,11 @@ class ChatResponse:
         if self.system_fingerprint is not None:
             out["system_fingerprint"] = self.system_fingerprint
         return out
+
+    def estimated_usage(self, messages: tuple[Message, ...]) -> Usage:
+        """The gateway's own count, for an answer that reported no usage: billed, marked estimated, never $0."""
+        return Usage(tokens.count_messages(messages), tokens.answer_tokens(c.message for c in self.choices),
+                     estimated=True)
 
 
 @dataclass(frozen=True, slots=True)
