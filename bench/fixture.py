@@ -16,6 +16,7 @@ PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 DATABASE = "gateway_bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 MODEL = "bench-model"
+EMBEDDINGS_MODEL = "bench-embed"  # an embeddings route to the same upstream (bench/endpoints.py)
 
 
 @dataclass(frozen=True)

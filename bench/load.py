@@ -40,11 +40,11 @@ class WrkResult:
 
 
 def wrk(base_url: str, connections: int, seconds: float, key: str = "", model: str = "bench-model",
-        threads: int = 1) -> WrkResult:
-    """One closed-loop wrk run of `seconds`."""
+        threads: int = 1, script: Path = LUA, path: str = PATH) -> WrkResult:
+    """One closed-loop wrk run of `seconds` (chat completions unless another script and path are given)."""
     env = dict(os.environ, BENCH_KEY=key, BENCH_MODEL=model)
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
-           "-s", str(LUA), base_url + PATH]
+           "-s", str(script), base_url + path]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if done.returncode != 0 or line is None:

@@ -11,6 +11,8 @@ import sys
 import django
 from django.core.management import call_command
 
+from .fixture import EMBEDDINGS_MODEL
+
 
 def _run(*args: str) -> str:
     out = io.StringIO()
@@ -27,6 +29,8 @@ def main(upstream_port: int, model: str) -> None:
     _run("add_provider", "fast", "--kind", "openai", "--base-url", f"http://127.0.0.1:{upstream_port}/v1")
     _run("add_model", model, "--provider", "fast", "--upstream-model", "bench-upstream",
          "--input-price", "0.15", "--output-price", "0.60")
+    _run("add_model", EMBEDDINGS_MODEL, "--provider", "fast", "--upstream-model", "bench-upstream-embed",
+         "--mode", "embeddings", "--input-price", "0.02")
     print(key)
 
 

@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import asdict
 
-from . import compare, fixture, load, profile, servers, soak
+from . import compare, endpoints, fixture, load, profile, servers, soak
 from .measure import Measured, measured, upstream_alone, warm
 from .report import Row, fmt, ratio, recorded_quick_figure, render, verdict
 from .sampler import Sampler
@@ -80,9 +80,10 @@ def full(args, upstream: servers.Running, fx: fixture.Fixture) -> None:
         memory = (rss_now, f"after ~{served:,} requests; --soak for 100k", None if rss_now <= 150 else False)
         if args.soak:
             memory = soak.run(gateway, fx, args.soak_requests)
+        more = endpoints.run(gateway, fx, args.seconds, args.streams)  # after the memory row: see its docstring
     finally:
         gateway.stop()
-    rows = targets(runs, sd, sg, memory)
+    rows = targets(runs, sd, sg, memory) + more
     title = (f"gateway {gateway.name} (all features on: key auth, Redis rate limits + budget, PostgreSQL ledger, "
              f"metrics); fake upstream alone: {alone.run.rps:,.0f} req/s")
     table = render(rows, title)

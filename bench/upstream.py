@@ -2,13 +2,17 @@
 
 POST .../chat/completions answers a fixed chat.completion, or, when the body asks for
 `"stream": true`, a fixed SSE stream: CHUNKS content chunks INTERVAL_MS apart (the first at
-once), a usage chunk and `data: [DONE]`, chunked, keep-alive. Nothing is parsed but the
-request line's framing, so one core serves tens of thousands of requests a second.
+once), a usage chunk and `data: [DONE]`, chunked, keep-alive. POST .../embeddings answers one
+fixed 1536-dimension vector in base64 (what the bench asks for, as the OpenAI SDK does by
+default). Nothing is parsed but the request's framing, so one core serves tens of thousands of
+requests a second.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import struct
 import time
 
 import orjson
@@ -25,6 +29,16 @@ _COMPLETION = orjson.dumps({
 })
 _JSON_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
               % len(_COMPLETION))
+# text-embedding-3-small's size, little-endian float32 in base64 as OpenAI answers encoding_format=base64.
+_VECTOR = base64.b64encode(struct.pack("<1536f", *(((i * 37) % 101 - 50) / 500 for i in range(1536)))).decode()
+_EMBEDDING = orjson.dumps({
+    "object": "list",
+    "data": [{"object": "embedding", "index": 0, "embedding": _VECTOR}],
+    "model": "bench-upstream",
+    "usage": {"prompt_tokens": 8, "total_tokens": 8},
+})
+_EMBEDDING_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                   % len(_EMBEDDING))
 _SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 
 
@@ -80,24 +94,28 @@ class Upstream(asyncio.Protocol):
             self._serve()
 
     def _serve(self) -> None:
-        while (request := self._take()) is not None:
+        while (taken := self._take()) is not None:
+            head, request = taken
+            if b"/embeddings " in head.split(b"\r\n", 1)[0]:
+                self.transport.write(_EMBEDDING_HEAD + _EMBEDDING)
+                continue
             if b'"stream":true' in request or b'"stream": true' in request:
                 self.busy = True
                 asyncio.get_running_loop().create_task(self._stream())
                 return
             self.transport.write(_JSON_HEAD + _COMPLETION)
 
-    def _take(self) -> bytes | None:
-        """The next complete request's body, or None until one has arrived."""
+    def _take(self) -> tuple[bytes, bytes] | None:
+        """The next complete request's head and body, or None until one has arrived."""
         end = self.buffer.find(b"\r\n\r\n")
         if end < 0:
             return None
         length = _content_length(self.buffer[:end])
         if len(self.buffer) < end + 4 + length:
             return None
-        body = self.buffer[end + 4:end + 4 + length]
+        head, body = self.buffer[:end], self.buffer[end + 4:end + 4 + length]
         self.buffer = self.buffer[end + 4 + length:]
-        return body
+        return head, body
 
     async def _stream(self) -> None:
         transport = self.transport

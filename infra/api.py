@@ -59,6 +59,7 @@ class MoneyField(_Strict, serializers.DecimalField):
         kwargs.setdefault("max_digits", 18)
         kwargs.setdefault("decimal_places", 6)
         kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("error_messages", {"invalid": f"Must be {self.json_name}."})
         super().__init__(**kwargs)
 
     @property

@@ -9,6 +9,10 @@ from . import services
 from .models import ModelRoute, Provider
 
 PRICE = {"max_digits": 14, "decimal_places": 6, "required": False, "help_text": "USD per 1M tokens, a decimal string."}
+# null clears a cache class's own price: its tokens are then billed at the input price (usage/cost.py, Prices.of).
+CACHE_PRICE = {**PRICE, "allow_null": True,
+               "help_text": "USD per 1M tokens, a decimal string; null (or never set): the input price."}
+MODES = ", ".join(ModelRoute.Mode.values)
 
 
 class ProviderSerializer(serializers.ModelSerializer):
@@ -41,15 +45,25 @@ class RouteSerializer(serializers.ModelSerializer):
     weight = api.IntegerField(min_value=1, max_value=api.MAX_INT, required=False)
     input_price_per_mtok = api.MoneyField(**PRICE)
     output_price_per_mtok = api.MoneyField(**PRICE)
+    cached_input_price_per_mtok = api.MoneyField(**CACHE_PRICE)
+    cache_write_price_per_mtok = api.MoneyField(**CACHE_PRICE)
+    mode = serializers.ChoiceField(
+        choices=ModelRoute.Mode.choices, required=False,
+        help_text="chat (/v1/chat/completions, /v1/messages, /v1/responses) or embeddings (/v1/embeddings); default chat.",
+        error_messages={"invalid_choice": f"Mode must be one of {MODES}, got \"{{input}}\"."},
+    )
 
     class Meta:
         model = ModelRoute
-        fields = ["public_name", "provider", "upstream_model", "priority", "weight", "enabled", "input_price_per_mtok",
-                  "output_price_per_mtok", "created_at", "updated_at"]
-        read_only_fields = ["enabled", "created_at", "updated_at"]
+        fields = ["public_name", "provider", "upstream_model", "mode", "priority", "weight", "enabled",
+                  "input_price_per_mtok", "output_price_per_mtok", "cached_input_price_per_mtok",
+                  "cache_write_price_per_mtok", "price_source", "created_at", "updated_at"]
+        read_only_fields = ["enabled", "price_source", "created_at", "updated_at"]
         validators = []  # POST with an existing name updates, as the command does
 
     def create(self, validated):
         provider = validated.pop("provider")["name"]
-        route, self.created = services.add_model(services.RouteSpec(provider=provider, **validated))
+        # A cache price sent as null is cleared; one left out keeps its value (RouteSpec's None).
+        cleared = tuple(name for name in services.CACHE_PRICE_FIELDS if name in validated and validated[name] is None)
+        route, self.created = services.add_model(services.RouteSpec(provider=provider, cleared_prices=cleared, **validated))
         return route

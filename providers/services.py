@@ -103,11 +103,11 @@ class RouteSpec:
     cached_input_price_per_mtok: Decimal | None = None
     cache_write_price_per_mtok: Decimal | None = None
     mode: str | None = None  # chat | embeddings
+    cleared_prices: tuple[str, ...] = ()  # cache prices to empty, so their tokens bill at the input price
 
 
-PRICE_FIELDS = (
-    "input_price_per_mtok", "output_price_per_mtok", "cached_input_price_per_mtok", "cache_write_price_per_mtok",
-)
+CACHE_PRICE_FIELDS = ("cached_input_price_per_mtok", "cache_write_price_per_mtok")
+PRICE_FIELDS = ("input_price_per_mtok", "output_price_per_mtok", *CACHE_PRICE_FIELDS)
 
 
 @transaction.atomic
@@ -120,6 +120,8 @@ def add_model(spec: RouteSpec) -> tuple[ModelRoute, bool]:
         raise ValidationError(f"Weight must be at least 1 (disable a route instead of weighting it 0), got {spec.weight}.")
     if spec.mode is not None and spec.mode not in ModelRoute.Mode.values:
         raise ValidationError(f"Mode must be one of {', '.join(ModelRoute.Mode.values)}, got {spec.mode!r}.")
+    if unknown := set(spec.cleared_prices) - set(CACHE_PRICE_FIELDS):
+        raise ValidationError(f"Only the cache prices can be cleared, not {', '.join(sorted(unknown))}.")
     provider = Provider.objects.filter(name=spec.provider).first()
     if provider is None:
         raise ValidationError(f"No provider named {spec.provider!r}. Add it first with: python manage.py add_provider")
@@ -136,7 +138,9 @@ def add_model(spec: RouteSpec) -> tuple[ModelRoute, bool]:
     for field, value in updates.items():
         if value is not None:
             setattr(route, field, value)
-    if any(getattr(spec, name) is not None for name in PRICE_FIELDS):
+    for name in spec.cleared_prices:
+        setattr(route, name, None)
+    if spec.cleared_prices or any(getattr(spec, name) is not None for name in PRICE_FIELDS):
         route.price_source = PriceSource.MANUAL  # sync_prices leaves it alone unless --overwrite
     route.full_clean()
     route.save()
