@@ -9,6 +9,7 @@ import sys
 
 import django
 
+from infra import fdlimit
 from infra.env import envbool, envstr
 
 if not envstr("DJANGO_SECRET_KEY") and not envbool("DJANGO_DEBUG", False):
@@ -19,6 +20,7 @@ if not envstr("DJANGO_SECRET_KEY") and not envbool("DJANGO_DEBUG", False):
     sys.stderr.flush()
     os._exit(78)  # EX_CONFIG; os._exit, so no server catches it and tries again
 
+fdlimit.raise_to_hard_limit()  # two sockets per open stream: 1,024 files would cap a worker near 500 streams
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django.setup(set_prefix=False)
 

@@ -20,6 +20,8 @@ import contextlib
 import urllib.request
 from typing import TYPE_CHECKING, AsyncIterator
 
+from infra.env import envint
+
 from ..sse import SSEDecoder
 from ..types import SSEEvent, Target, UpstreamError, UpstreamRequest
 from .http1 import Pool, Response
@@ -29,7 +31,10 @@ if TYPE_CHECKING:  # aiohttp (~12 MB a process) is imported only when a proxy is
     from .proxied import Proxied, ProxiedResponse
 
 MOCK_SCHEME = "mock://"
-MAX_CONNECTIONS, MAX_IDLE, KEEPALIVE_EXPIRY = 512, 128, 30.0  # per provider
+# Per provider and process: one connection per open stream, so the limit must exceed the streams a worker holds
+# (at 512, stream 513 waited for a free connection and its time to first token grew by the others' length).
+MAX_CONNECTIONS = envint("UPSTREAM_MAX_CONNECTIONS", 10_000)
+MAX_IDLE, KEEPALIVE_EXPIRY = 128, 30.0
 MAX_CONNECT_TIMEOUT = 10.0
 # (lower-case name, (name, value)): sent unless the adapter names them. gzip is the encoding the engine decodes.
 _DEFAULTS = (
