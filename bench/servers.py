@@ -71,11 +71,11 @@ def _spawn(cmd: list[str], env: dict[str, str], log: str, pass_fds: tuple[int, .
                                 pass_fds=pass_fds, start_new_session=True)
 
 
-def start_upstream(chunks: int = 20, interval_ms: float = 5.0) -> Running:
+def start_upstream(chunks: int = 20, interval_ms: float = 5.0, answer_bytes: int = 0, name: str = "upstream") -> Running:
     port = free_port()
     cmd = [sys.executable, str(Path(__file__).with_name("upstream.py")), "--port", str(port),
-           "--chunks", str(chunks), "--interval-ms", str(interval_ms)]
-    running = Running("upstream", port, [_spawn(cmd, dict(os.environ), "upstream.log")])
+           "--chunks", str(chunks), "--interval-ms", str(interval_ms), "--answer-bytes", str(answer_bytes)]
+    running = Running(name, port, [_spawn(cmd, dict(os.environ), f"{name}.log")])
     _wait_port(running)
     return running
 

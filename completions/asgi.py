@@ -23,7 +23,7 @@ from django.middleware.security import SecurityMiddleware
 from django.utils.module_loading import import_string
 from django_prometheus.middleware import Metrics, PrometheusAfterMiddleware, PrometheusBeforeMiddleware
 
-from infra import metrics, telemetry
+from infra import looplag, metrics, telemetry
 from infra.errors import GatewayError, method_not_allowed, too_large
 from infra.hotsettings import hot
 from infra.clients import client_address
@@ -391,6 +391,7 @@ def dispatch(django_app):
     traced = _traced(serve_api)
 
     async def app(scope, receive, send):
+        looplag.ensure_started()
         if not is_api(scope["path"]):
             return await django_app(scope, receive, send)
         if telemetry.enabled():
