@@ -19,6 +19,7 @@ OUT = Path(__file__).resolve().parent / "out"
 APP = "gateway_project.asgi:application"
 BIN = Path(sys.executable).parent
 SERVERS = ("daphne", "uvicorn", "granian")
+GRANIAN_CAPACITY = ("--backlog", "4096", "--backpressure", "10000")  # as the README's production command
 
 
 def free_port() -> int:
@@ -103,9 +104,10 @@ def server_command(server: str, port: int, workers: int) -> list[str]:
     if server == "uvicorn":
         return [str(BIN / "uvicorn"), APP, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                 "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "off"]
-    # asginl: ASGI without lifespan, which Django does not speak.
+    # asginl: ASGI without lifespan, which Django does not speak. --backpressure: Granian serves at most
+    # backlog/workers (1,024) requests at once per worker by default, and holds the rest unread (README).
     return [str(BIN / "granian"), "--interface", "asginl", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--loop", "uvloop", "--no-access-log", APP]
+            "--workers", str(workers), "--loop", "uvloop", "--no-access-log", *GRANIAN_CAPACITY, APP]
 
 
 def start_gateway(server: str, workers: int, env: dict[str, str]) -> Running:
