@@ -2,11 +2,15 @@
 
 `python -m bench.copies UPSTREAM_PORT KEY` (bench/llmopen.py runs it with the bench's environment): the
 production ASGI application in this process, one non-streamed request to the llm-big route (its upstream
-answers 1 MB of content), under tracemalloc. The figure is the peak of Python memory during the request,
-above what was allocated before it, in answer sizes, minus one for the bytes received from the provider:
-0 would be a relay that hands on the very bytes it received, 1 a relay that makes one copy (a parsed or
-re-encoded body) while the received one is alive. The server's own copy into its socket buffer (Granian's,
-in Rust) is not Python memory and is not counted.
+answers 1 MB of content). The figure is the peak resident memory during the request (VmHWM, reset through
+/proc/self/clear_refs just before) above the resident memory before it, in answer sizes, minus one for the
+bytes received from the provider: 0 would be a relay that hands on the very bytes it received, 1 a relay
+that holds one more copy (a parsed or re-encoded body) while the received one is alive. glibc is told to
+serve every allocation of 128 KB or more from its own mapping (MALLOC_MMAP_THRESHOLD_), so each big buffer
+shows in the resident size while it lives and leaves it when freed. (tracemalloc is no help: it counts the
+8x buffer orjson reserves for a 1 MB string, which the resident size shows orjson hands back.) The server's
+own copy into its socket buffer (Granian's, in Rust) is not the application's and is not counted.
+BENCH_COPIES_TRACE=1 also lists, under tracemalloc, where what is alive as the answer leaves was allocated.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ import orjson
 import uvloop
 
 from .llmscen import BIG, small_body
+
+TRACE = bool(os.environ.get("BENCH_COPIES_TRACE"))  # print where the live memory was allocated as the answer leaves
 
 
 def _scope(key: str) -> dict:
@@ -46,6 +52,9 @@ async def _one(app, key: str, body: bytes) -> int:
         nonlocal size
         if message["type"] == "http.response.body":
             size += len(message.get("body", b""))
+            if TRACE and tracemalloc.is_tracing():  # what is alive as the answer leaves
+                for stat in tracemalloc.take_snapshot().statistics("traceback")[:6]:
+                    print(f"{stat.size / 1e6:.2f} MB in {stat.count} blocks:\n  " + "\n  ".join(stat.traceback.format()[-8:]))
 
     await app(_scope(key), receive, send)
     left.set()
@@ -60,13 +69,23 @@ async def measure(key: str) -> tuple[int, float]:
         await _one(application, key, body)
     await asyncio.sleep(0.5)
     gc.collect()
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    tracemalloc.reset_peak()
+    if TRACE:
+        tracemalloc.start(16)
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets VmHWM to the current resident size
+    base = _status_kb("VmRSS")
     size = await _one(application, key, body)
-    peak = tracemalloc.get_traced_memory()[1]
+    peak = _status_kb("VmHWM")
     tracemalloc.stop()
-    return size, (peak - base) / size - 1
+    return size, (peak - base) * 1024 / size - 1
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def main() -> None:

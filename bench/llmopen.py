@@ -139,8 +139,11 @@ def workers(b, seconds: float) -> list[Row]:
 
 def answer_copies(fx: fixture.Fixture, port: int) -> float:
     """bench/copies.py in its own process: how many times one 1 MB answer is held in the gateway at once."""
-    done = subprocess.run([sys.executable, "-m", "bench.copies", str(port), fx.key], cwd=servers.ROOT, env=fx.env,
+    env = dict(fx.env, MALLOC_MMAP_THRESHOLD_="131072")  # every big buffer its own mapping (bench/copies.py)
+    done = subprocess.run([sys.executable, "-m", "bench.copies", str(port), fx.key], cwd=servers.ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
+    if os.environ.get("BENCH_COPIES_TRACE"):
+        print(done.stdout, flush=True)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("COPIES ")), None)
     if line is None:
         print(f"  bench.copies failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}", flush=True)
