@@ -6,6 +6,7 @@ from bench/rawclient.py (5,000 aiohttp streams would cost the shared cores more 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -15,7 +16,7 @@ import urllib.request
 
 import uvloop
 
-from . import fixture, llmopen, rawclient, servers
+from . import fixture, llmopen, profile, rawclient, servers
 from .llmscen import BIG, PACED, SLOW, UPSTREAMS, big_prompt_body, small_body, stream_body
 from .load import _pct
 from .measure import measured
@@ -64,9 +65,34 @@ class Bench:
         snap = sampler.snapshot()
         return max(snap.rss[pid] for pid in sampler.workers()) / 2**20
 
+    def profiled(self, scenario: str, seconds: int):
+        return profiled(self, scenario, seconds)
+
     def metrics_text(self) -> str:
         with urllib.request.urlopen(self.gateway.url + "/metrics", timeout=10) as resp:
             return resp.read().decode()
+
+
+@contextlib.contextmanager
+def profiled(b: Bench, scenario: str, seconds: int):
+    """With BENCH_PROFILE=1, py-spy on the gateway worker for `seconds` of the scenario's gateway side; the top
+    frames land in bench/out/profile-llm-<scenario>-top.txt (as `--profile` does for small requests)."""
+    if not os.environ.get("BENCH_PROFILE") or b.gateway is None:
+        yield
+        return
+    pid = Sampler(b.gateway.pids).workers()[0]
+    raw = servers.OUT / f"profile-llm-{scenario}.txt"
+    spy = subprocess.Popen([str(profile.PY_SPY), "record", "--pid", str(pid), "--duration", str(seconds), "--rate",
+                            "200", "--gil", "--nonblocking", "--format", "raw", "--output", str(raw)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.wait(seconds + 60)
+        if raw.exists():
+            top = servers.OUT / f"profile-llm-{scenario}-top.txt"
+            top.write_text(profile.top_frames(raw) + "\n")
+            print(f"  profile: {top}", flush=True)
 
 
 def _ms(results, attr: str) -> list[float]:
@@ -88,7 +114,8 @@ def streams(b: Bench, concurrency: int = 16, total: int = 320) -> list[Row]:
     sides = {}
     for through in (False, True):
         port, req = b.request(body, through)
-        sides[through] = uvloop.run(rawclient.stream_loop(port, req, concurrency, total, 30))
+        with profiled(b, "stream", 5) if through else contextlib.nullcontext():
+            sides[through] = uvloop.run(rawclient.stream_loop(port, req, concurrency, total, 30))
     d, g = sides[False], sides[True]
     errors = sum(not r.ok for r in d + g)
     dt, gt = _median(_ms(d, "first")), _median(_ms(g, "first"))
@@ -155,7 +182,8 @@ def answer(b: Bench, total: int = 40) -> list[Row]:
 
 
 def cpu(b: Bench, seconds: float = 10.0) -> list[Row]:
-    m = measured(b.gateway, 64, seconds, b.fx.key, b.fx.model)
+    with profiled(b, "cpu", int(seconds) - 2):
+        m = measured(b.gateway, 64, seconds, b.fx.key, b.fx.model)
     print(f"  cpu: {m.cpu_ms_per_request:.3f} ms per request, {m.run.rps:,.0f} req/s, errors {m.run.errors}",
           flush=True)
     return [Row("LLM CPU per small request, 64 conc., 1 worker", "<= 0.4 ms", fmt(m.cpu_ms_per_request, " ms", 3),

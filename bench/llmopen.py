@@ -28,6 +28,17 @@ RAMP_SECONDS = 10.0
 _BUCKET = re.compile(r'^gateway_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.M)
 
 
+def gc_pauses(text: str) -> str:
+    """The garbage collector's passes since the gateway started, by generation: count and total seconds."""
+    out = []
+    for generation in "012":
+        count = re.search(rf'^gateway_gc_pause_seconds_count{{generation="{generation}"}} ([0-9.e+]+)$', text, re.M)
+        total = re.search(rf'^gateway_gc_pause_seconds_sum{{generation="{generation}"}} ([0-9.e+]+)$', text, re.M)
+        if count and total:
+            out.append(f"gen{generation} {float(count[1]):.0f} passes {float(total[1]) * 1000:.0f} ms")
+    return "GC " + ", ".join(out)
+
+
 def lag_buckets(text: str) -> list[tuple[float, float]]:
     return [(float("inf") if le == "+Inf" else float(le), float(n)) for le, n in _BUCKET.findall(text)]
 
@@ -64,11 +75,14 @@ def open_streams(b, upstream: Upstream, count: int) -> list[Row]:
         peak.append(await asyncio.to_thread(b.worker_rss_mb))
 
     gport, greq = b.request(body, True)
-    through = uvloop.run(rawclient.open_streams(gport, greq, count, RAMP_SECONDS, timeout, while_open))
-    lag_after = lag_buckets(b.metrics_text())
+    with b.profiled("open", int(RAMP_SECONDS + 20)):
+        through = uvloop.run(rawclient.open_streams(gport, greq, count, RAMP_SECONDS, timeout, while_open))
+    lag_after_text = b.metrics_text()
+    lag_after = lag_buckets(lag_after_text)
     time.sleep(IDLE_WAIT)
     after = b.worker_rss_mb()
     lag = lag_p99_ms(lag_before, lag_after)
+    gc2 = gc_pauses(lag_after_text)
     d_ok, g_ok = sum(r.ok for r in direct), sum(r.ok for r in through)
     failures = sorted({r.error for r in through if not r.ok and r.error})[:3]
     d99 = _pct([(r.first - r.started) * 1000 for r in direct if r.ok], 99)
@@ -76,7 +90,7 @@ def open_streams(b, upstream: Upstream, count: int) -> list[Row]:
     per_stream_kb = (peak[0] - idle) * 1024 / count if peak else float("nan")
     back = after / idle if idle else float("nan")
     print(f"  open: {g_ok}/{count} through ({d_ok} direct), TTFT p99 {d99:.1f} / {g99:.1f} ms, lag p99 {lag:.1f} ms, "
-          f"RSS idle {idle:.1f} MB, open {peak[0] if peak else float('nan'):.1f} MB, after {after:.1f} MB"
+          f"{gc2}; RSS idle {idle:.1f} MB, open {peak[0] if peak else float('nan'):.1f} MB, after {after:.1f} MB"
           + (f"; failures: {failures}" if failures else ""), flush=True)
     return [
         Row(f"LLM open streams: completed of {count:,} (30 s each)", "all", f"{g_ok:,}", f"{d_ok:,}", "",

@@ -33,6 +33,7 @@ from infra import bodies, metrics, telemetry  # noqa: E402
 from usage import live  # noqa: E402
 
 from . import gctune, routing  # noqa: E402
+from .shutdown import releasing_when_idle  # noqa: E402
 
 # Before the handler builds its middleware chain, which the Django instrumentation joins.
 telemetry.setup()
@@ -43,5 +44,6 @@ metrics.start_sampler()
 django_asgi_app = bodies.answering_broken_bodies(api_asgi.dispatch(ASGIStaticFilesHandler(ASGIHandler())))
 
 live.install()
-application = live.serving(ProtocolTypeRouter({"http": django_asgi_app, "websocket": routing.websocket_application}))
+application = releasing_when_idle(
+    live.serving(ProtocolTypeRouter({"http": django_asgi_app, "websocket": routing.websocket_application})))
 gctune.tune()  # last: what exists now lives as long as the process
