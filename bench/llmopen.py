@@ -24,7 +24,9 @@ from .report import Row, fmt, ratio, verdict
 from .sampler import Sampler
 
 IDLE_WAIT = 7.0  # the gateway releases memory 1 s after its last request, at most every 5 s
-RAMP_SECONDS = 10.0
+# The streams open evenly over this long (250 a second for 5,000): all are open together for the last
+# ~10 s of the first one's 30. BENCH_OPEN_RAMP changes it.
+RAMP_SECONDS = float(os.environ.get("BENCH_OPEN_RAMP") or 20.0)
 _BUCKET = re.compile(r'^gateway_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.M)
 
 
@@ -70,8 +72,8 @@ def open_streams(b, upstream: Upstream, count: int) -> list[Row]:
     lag_before = lag_buckets(b.metrics_text())
     peak: list[float] = []
 
-    async def while_open() -> None:  # every stream is open from the end of the ramp for ~20 s
-        await asyncio.sleep(5)
+    async def while_open() -> None:  # every stream is open from the end of the ramp for ~10 s
+        await asyncio.sleep(3)
         peak.append(await asyncio.to_thread(b.worker_rss_mb))
 
     gport, greq = b.request(body, True)

@@ -60,6 +60,9 @@ class _Stream(asyncio.Protocol):
             if not data.startswith(b"HTTP/1.1 200"):
                 return self._finish(f"status {data[:12]!r}")
         events = data.count(b"data:")
+        if b'"error"' in data and result.error is None:  # the gateway's stream_interrupted event, say
+            at = data.find(b'"error"')
+            result.error = "error event: " + data[at:at + 160].decode("utf-8", "replace")
         if events:
             if result.first is None:
                 result.first = now
@@ -67,7 +70,7 @@ class _Stream(asyncio.Protocol):
         self.tail = (self.tail + data)[-32:]
         if b"[DONE]" in self.tail:
             result.ended = now
-            self._finish(None)
+            self._finish(result.error)
 
     def _finish(self, error: str | None) -> None:
         if error is not None and self.result.error is None:
