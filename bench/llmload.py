@@ -18,7 +18,6 @@ import uvloop
 
 from . import fixture, llmopen, profile, rawclient, servers
 from .llmscen import BIG, PACED, SLOW, UPSTREAMS, big_prompt_body, small_body, stream_body
-from .load import _pct
 from .measure import measured
 from .report import Row, fmt, ratio, verdict
 from .sampler import Sampler
