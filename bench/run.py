@@ -14,6 +14,8 @@ import json
 import os
 from dataclasses import asdict
 
+from infra import fdlimit
+
 from . import compare, endpoints, fixture, llmload, load, profile, servers, soak
 from .llmscen import DEFAULT as LLM_SCENARIOS
 from .measure import Measured, measured, upstream_alone, warm
@@ -153,6 +155,7 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
+    fdlimit.raise_to_hard_limit()  # the open-streams client holds 5,000 sockets; the upstreams inherit the limit
     if args.workers is None:
         args.workers = 1 if (args.quick or args.profile) else (os.cpu_count() or 1)
     problems = fixture.preflight()
