@@ -16,4 +16,4 @@ EXPOSE 8000
 STOPSIGNAL SIGTERM
 # With --workers above 1, PROMETHEUS_MULTIPROC_DIR must name an empty directory (a tmpfs in docker-compose.yml).
 CMD ["granian", "--interface", "asginl", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", \
-     "--loop", "uvloop", "--no-access-log", "--workers-kill-timeout", "30", "gateway_project.asgi:application"]
+     "--loop", "uvloop", "--no-access-log", "--backlog", "4096", "--backpressure", "10000", "--workers-kill-timeout", "30", "gateway_project.asgi:application"]

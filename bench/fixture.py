@@ -13,8 +13,9 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
-DATABASE = "gateway_bench"
-REDIS_URL = "redis://127.0.0.1:6379/13"
+# BENCH_DATABASE / BENCH_REDIS_URL: another database and Redis db, for two benches on one host at once.
+DATABASE = os.environ.get("BENCH_DATABASE") or "gateway_bench"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/13"
 MODEL = "bench-model"
 EMBEDDINGS_MODEL = "bench-embed"  # an embeddings route to the same upstream (bench/endpoints.py)
 

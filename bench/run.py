@@ -5,6 +5,7 @@
     python -m bench.run --quick         # CPU per request only, beside the figure in bench/README.md
     python -m bench.run --compare       # Daphne, Uvicorn, Granian with 1 and 2 workers
     python -m bench.run --profile       # py-spy of one gateway worker under load
+    python -m bench.run --llm only --scenarios stream,open --open-streams 5000   # issue 18's LLM load alone
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import json
 import os
 from dataclasses import asdict
 
-from . import compare, endpoints, fixture, load, profile, servers, soak
+from infra import fdlimit
+
+from . import compare, endpoints, fixture, llmload, load, profile, servers, soak
+from .llmscen import DEFAULT as LLM_SCENARIOS
 from .measure import Measured, measured, upstream_alone, warm
 from .report import Row, fmt, ratio, recorded_quick_figure, render, verdict
 from .sampler import Sampler
@@ -95,6 +99,16 @@ def full(args, upstream: servers.Running, fx: fixture.Fixture) -> None:
          "streams": {"direct": asdict(sd), "gateway": asdict(sg)}}, indent=1, default=str))
 
 
+def llm(args, fx: fixture.Fixture) -> None:
+    """Issue 18's LLM-load targets (bench/llmload.py), in their own table."""
+    rows = llmload.run(fx, args.server, args.scenarios, args.open_streams, args.seconds)
+    table = render(rows, "LLM load (issue 18): one gateway worker unless the row says otherwise; "
+                         "direct = the same fake upstream without the gateway, same run")
+    print("\n" + table)
+    servers.OUT.mkdir(exist_ok=True)
+    (servers.OUT / "last-llm-table.md").write_text(table + "\n")
+
+
 def quick(args, fx: fixture.Fixture) -> None:
     gateway = servers.start_gateway(args.server, args.workers, fx.env)
     try:
@@ -126,11 +140,22 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each closed-loop run (64: twice)")
     parser.add_argument("--settings", help="DJANGO_SETTINGS_MODULE for the gateway, e.g. bench.whatif.lean_middleware")
     parser.add_argument("--streams", type=int, default=320, help="streams per side at 16 concurrent")
-    return parser.parse_args()
+    parser.add_argument("--llm", choices=("also", "only", "skip"), default="also",
+                        help="issue 18's LLM-load scenarios after the main table (also), alone (only), or not")
+    parser.add_argument("--scenarios", default=",".join(LLM_SCENARIOS),
+                        help=f"LLM scenarios to run, in order (default all: {','.join(LLM_SCENARIOS)})")
+    parser.add_argument("--open-streams", type=int, default=5000, help="streams held open at once (scenario open)")
+    args = parser.parse_args()
+    args.scenarios = [name for name in args.scenarios.split(",") if name]
+    unknown = set(args.scenarios) - set(LLM_SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; known: {','.join(LLM_SCENARIOS)}")
+    return args
 
 
 def main() -> None:
     args = parse()
+    fdlimit.raise_to_hard_limit()  # the open-streams client holds 5,000 sockets; the upstreams inherit the limit
     if args.workers is None:
         args.workers = 1 if (args.quick or args.profile) else (os.cpu_count() or 1)
     problems = fixture.preflight()
@@ -148,7 +173,10 @@ def main() -> None:
         elif args.profile:
             profile.run(args, upstream, fx)
         else:
-            full(args, upstream, fx)
+            if args.llm != "only":
+                full(args, upstream, fx)
+            if args.llm != "skip":
+                llm(args, fx)
     finally:
         upstream.stop()
 

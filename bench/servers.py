@@ -19,6 +19,7 @@ OUT = Path(__file__).resolve().parent / "out"
 APP = "gateway_project.asgi:application"
 BIN = Path(sys.executable).parent
 SERVERS = ("daphne", "uvicorn", "granian")
+GRANIAN_CAPACITY = ("--backlog", "4096", "--backpressure", "10000")  # as the README's production command
 
 
 def free_port() -> int:
@@ -71,11 +72,11 @@ def _spawn(cmd: list[str], env: dict[str, str], log: str, pass_fds: tuple[int, .
                                 pass_fds=pass_fds, start_new_session=True)
 
 
-def start_upstream(chunks: int = 20, interval_ms: float = 5.0) -> Running:
+def start_upstream(chunks: int = 20, interval_ms: float = 5.0, answer_bytes: int = 0, name: str = "upstream") -> Running:
     port = free_port()
     cmd = [sys.executable, str(Path(__file__).with_name("upstream.py")), "--port", str(port),
-           "--chunks", str(chunks), "--interval-ms", str(interval_ms)]
-    running = Running("upstream", port, [_spawn(cmd, dict(os.environ), "upstream.log")])
+           "--chunks", str(chunks), "--interval-ms", str(interval_ms), "--answer-bytes", str(answer_bytes)]
+    running = Running(name, port, [_spawn(cmd, dict(os.environ), f"{name}.log")])
     _wait_port(running)
     return running
 
@@ -103,9 +104,10 @@ def server_command(server: str, port: int, workers: int) -> list[str]:
     if server == "uvicorn":
         return [str(BIN / "uvicorn"), APP, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                 "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "off"]
-    # asginl: ASGI without lifespan, which Django does not speak.
+    # asginl: ASGI without lifespan, which Django does not speak. --backpressure: Granian serves at most
+    # backlog/workers (1,024) requests at once per worker by default, and holds the rest unread (README).
     return [str(BIN / "granian"), "--interface", "asginl", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--loop", "uvloop", "--no-access-log", APP]
+            "--workers", str(workers), "--loop", "uvloop", "--no-access-log", *GRANIAN_CAPACITY, APP]
 
 
 def start_gateway(server: str, workers: int, env: dict[str, str]) -> Running:

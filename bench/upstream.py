@@ -2,7 +2,8 @@
 
 POST .../chat/completions answers a fixed chat.completion, or, when the body asks for
 `"stream": true`, a fixed SSE stream: CHUNKS content chunks INTERVAL_MS apart (the first at
-once), a usage chunk and `data: [DONE]`, chunked, keep-alive. POST .../embeddings answers one
+once), a usage chunk and `data: [DONE]`, chunked, keep-alive; with --answer-bytes the chat.completion's
+content is that many bytes (bench/llmload.py's 1 MB answer). POST .../embeddings answers one
 fixed 1536-dimension vector in base64 (what the bench asks for, as the OpenAI SDK does by
 default). Nothing is parsed but the request's framing, so one core serves tens of thousands of
 requests a second.
@@ -78,8 +79,9 @@ def _content_length(head: bytes) -> int:
 class Upstream(asyncio.Protocol):
     """One connection: requests answered in order; a stream holds the connection until it ends."""
 
-    def __init__(self, events: list[bytes], interval: float):
+    def __init__(self, events: list[bytes], interval: float, answer: bytes = _JSON_HEAD + _COMPLETION):
         self.events = events
+        self.answer = answer
         self.interval = interval
         self.buffer = b""
         self.busy = False
@@ -89,7 +91,7 @@ class Upstream(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        self.buffer = self.buffer + data if self.buffer else data
         if not self.busy:
             self._serve()
 
@@ -103,7 +105,7 @@ class Upstream(asyncio.Protocol):
                 self.busy = True
                 asyncio.get_running_loop().create_task(self._stream())
                 return
-            self.transport.write(_JSON_HEAD + _COMPLETION)
+            self.transport.write(self.answer)
 
     def _take(self) -> tuple[bytes, bytes] | None:
         """The next complete request's head and body, or None until one has arrived."""
@@ -130,11 +132,22 @@ class Upstream(asyncio.Protocol):
         self._serve()
 
 
-async def serve(port: int, chunks: int, interval_ms: float) -> None:
+def big_answer(size: int) -> bytes:
+    """A whole chat.completion answer (head and body) whose content is `size` bytes of text."""
+    words = (b"lorem ipsum dolor sit amet " * (size // 27 + 1))[:size].decode()
+    body = orjson.loads(_COMPLETION)
+    body["choices"][0]["message"]["content"] = words
+    body["usage"] = {"prompt_tokens": 12, "completion_tokens": size // 4, "total_tokens": 12 + size // 4}
+    data = orjson.dumps(body)
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(data) + data
+
+
+async def serve(port: int, chunks: int, interval_ms: float, answer_bytes: int = 0) -> None:
     events = stream_events(chunks)
+    answer = big_answer(answer_bytes) if answer_bytes else _JSON_HEAD + _COMPLETION
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Upstream(events, interval_ms / 1000), "127.0.0.1", port,
-                                      backlog=4096, reuse_address=True)
+    server = await loop.create_server(lambda: Upstream(events, interval_ms / 1000, answer), "127.0.0.1", port,
+                                      backlog=8192, reuse_address=True)
     print(f"upstream ready on 127.0.0.1:{port} at {time.strftime('%H:%M:%S')}", flush=True)
     async with server:
         await server.serve_forever()
@@ -145,8 +158,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream")
     parser.add_argument("--interval-ms", type=float, default=5.0, help="pause between stream chunks")
+    parser.add_argument("--answer-bytes", type=int, default=0, help="content size of the non-streamed answer")
     args = parser.parse_args()
-    uvloop.run(serve(args.port, args.chunks, args.interval_ms))
+    uvloop.run(serve(args.port, args.chunks, args.interval_ms, args.answer_bytes))
 
 
 if __name__ == "__main__":

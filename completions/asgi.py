@@ -23,7 +23,7 @@ from django.middleware.security import SecurityMiddleware
 from django.utils.module_loading import import_string
 from django_prometheus.middleware import Metrics, PrometheusAfterMiddleware, PrometheusBeforeMiddleware
 
-from infra import metrics, telemetry
+from infra import looplag, metrics, telemetry
 from infra.errors import GatewayError, method_not_allowed, too_large
 from infra.hotsettings import hot
 from infra.clients import client_address
@@ -302,10 +302,14 @@ class _Listener:
 
     def left(self) -> bool:
         """Whether a cancellation came from the client leaving (not from the server stopping)."""
-        return self._listening.done() and not self._listening.cancelled()
+        listening = self._listening
+        return listening is not None and listening.done() and not listening.cancelled()
 
     def stop(self) -> None:
-        self._listening.cancel()
+        """Stop listening, and let go of the task: cancelled, it keeps its CancelledError, whose traceback holds
+        _listen's frame and so this listener; holding the task here made a cycle per request (issue 18)."""
+        listening, self._listening, self._task = self._listening, None, None
+        listening.cancel()
 
 
 async def serve_endpoint(endpoint: Endpoint, scope, receive, send) -> None:
@@ -391,6 +395,7 @@ def dispatch(django_app):
     traced = _traced(serve_api)
 
     async def app(scope, receive, send):
+        looplag.ensure_started()
         if not is_api(scope["path"]):
             return await django_app(scope, receive, send)
         if telemetry.enabled():

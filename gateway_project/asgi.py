@@ -9,6 +9,7 @@ import sys
 
 import django
 
+from infra import fdlimit
 from infra.env import envbool, envstr
 
 if not envstr("DJANGO_SECRET_KEY") and not envbool("DJANGO_DEBUG", False):
@@ -19,6 +20,7 @@ if not envstr("DJANGO_SECRET_KEY") and not envbool("DJANGO_DEBUG", False):
     sys.stderr.flush()
     os._exit(78)  # EX_CONFIG; os._exit, so no server catches it and tries again
 
+fdlimit.raise_to_hard_limit()  # two sockets per open stream: 1,024 files would cap a worker near 500 streams
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django.setup(set_prefix=False)
 
@@ -31,6 +33,7 @@ from infra import bodies, metrics, telemetry  # noqa: E402
 from usage import live  # noqa: E402
 
 from . import gctune, routing  # noqa: E402
+from .shutdown import releasing_when_idle  # noqa: E402
 
 # Before the handler builds its middleware chain, which the Django instrumentation joins.
 telemetry.setup()
@@ -41,5 +44,6 @@ metrics.start_sampler()
 django_asgi_app = bodies.answering_broken_bodies(api_asgi.dispatch(ASGIStaticFilesHandler(ASGIHandler())))
 
 live.install()
-application = live.serving(ProtocolTypeRouter({"http": django_asgi_app, "websocket": routing.websocket_application}))
+application = releasing_when_idle(
+    live.serving(ProtocolTypeRouter({"http": django_asgi_app, "websocket": routing.websocket_application})))
 gctune.tune()  # last: what exists now lives as long as the process

@@ -4,9 +4,10 @@
 the drain and calls `stop` once nothing is in flight or DRAIN_SECONDS have passed. The Daphne
 wiring (signals, the Twisted reactor) lives in gateway_project/serve.py.
 
-The same count tells when the process is idle: a second after the last request ends (and at most
-every 5 s) `release_memory()` collects garbage cycles and trims the C heap, so memory does not
-creep up from one burst of requests to the next.
+`releasing_when_idle(app)`, which every serving command runs (gateway_project/asgi.py), counts them too,
+to tell when the process is idle: a second after the last request ends (and at most every 5 s)
+`release_memory()` collects garbage cycles and trims the C heap, so memory does not creep up from one
+burst of requests (or thousands of streams) to the next.
 """
 from __future__ import annotations
 
@@ -34,6 +35,32 @@ _REFUSAL = orjson.dumps(
 )
 
 
+class Idle:
+    """Requests in flight in this process; release_memory() once none has been for IDLE_SECONDS."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.timer: asyncio.TimerHandle | None = None  # release_memory(), due once nothing is in flight
+        self.released = float("-inf")  # loop time of the last release_memory()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            loop = asyncio.get_running_loop()
+            self.timer = loop.call_later(max(IDLE_SECONDS, self.released + RELEASE_EVERY - loop.time()), self._release)
+
+    def _release(self) -> None:
+        self.timer = None
+        self.released = asyncio.get_running_loop().time()
+        release_memory()
+
+
 class Drain:
     """Requests in flight, and whether new ones are refused."""
 
@@ -42,25 +69,12 @@ class Drain:
         self.draining = False
         self.cut = asyncio.Event()  # set at the drain timeout: open requests see a client disconnect
         self.task: asyncio.Task | None = None  # the drain, held so it is not garbage-collected
-        self.idle: asyncio.TimerHandle | None = None  # release_memory(), due once nothing is in flight
-        self.released = float("-inf")  # loop time of the last release_memory()
 
     def enter(self) -> None:
         self.in_flight += 1
-        if self.idle is not None:
-            self.idle.cancel()
-            self.idle = None
 
     def leave(self) -> None:
         self.in_flight -= 1
-        if not self.in_flight and not self.draining:
-            loop = asyncio.get_running_loop()
-            self.idle = loop.call_later(max(IDLE_SECONDS, self.released + RELEASE_EVERY - loop.time()), self._release)
-
-    def _release(self) -> None:
-        self.idle = None
-        self.released = asyncio.get_running_loop().time()
-        release_memory()
 
     def begin(self, stop: Callable[[], None], seconds: float | None = None) -> asyncio.Task | None:
         """Refuse new requests; call `stop` when the open ones are done (or the time is up)."""
@@ -143,6 +157,7 @@ def flush_ledger() -> None:
 
 
 drain = Drain()
+idle = Idle()
 
 
 async def _refuse(send) -> None:
@@ -165,6 +180,22 @@ def graceful(app, state: Drain = drain):
         state.enter()
         try:
             return await app(scope, partial(state.receive, receive), send)
+        finally:
+            state.leave()
+
+    return application
+
+
+def releasing_when_idle(app, state: Idle = idle):
+    """The ASGI app, counting HTTP requests in flight, to release memory once none is (Granian has no hook of
+    its own: after 5,000 streams a worker kept 2.5x its idle size, bench/README.md "Issue 18")."""
+
+    async def application(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        state.enter()
+        try:
+            return await app(scope, receive, send)
         finally:
             state.leave()
 

@@ -17,14 +17,24 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-from typing import AsyncIterator
+import urllib.request
+from typing import TYPE_CHECKING, AsyncIterator
+
+from infra.env import envint
 
 from ..sse import SSEDecoder
 from ..types import SSEEvent, Target, UpstreamError, UpstreamRequest
-from .http1 import HttpError, LocalProtocolError, Pool, Request, Timeout
+from .http1 import Pool, Response
+from .wire import HttpError, LocalProtocolError, Origin, Request, Timeout, encode, origin, ssl_context
+
+if TYPE_CHECKING:  # aiohttp (~12 MB a process) is imported only when a proxy is in use
+    from .proxied import Proxied, ProxiedResponse
 
 MOCK_SCHEME = "mock://"
-MAX_CONNECTIONS, MAX_IDLE, KEEPALIVE_EXPIRY = 512, 128, 30.0  # per provider
+# Per provider and process: one connection per open stream, so the limit must exceed the streams a worker holds
+# (at 512, stream 513 waited for a free connection and its time to first token grew by the others' length).
+MAX_CONNECTIONS = envint("UPSTREAM_MAX_CONNECTIONS", 10_000)
+MAX_IDLE, KEEPALIVE_EXPIRY = 128, 30.0
 MAX_CONNECT_TIMEOUT = 10.0
 # (lower-case name, (name, value)): sent unless the adapter names them. gzip is the encoding the engine decodes.
 _DEFAULTS = (
@@ -35,7 +45,53 @@ _DEFAULTS = (
 
 # Pooled connections belong to the event loop that opened them, so pools are kept per loop:
 # one loop (and one pool per provider) for a server's life, a fresh set for each test's loop.
-_pools: dict[asyncio.AbstractEventLoop, dict[str, Pool]] = {}
+_pools: dict[asyncio.AbstractEventLoop, dict[str, Upstream]] = {}
+
+
+class Upstream:
+    """One provider's connections in one loop: the engine's pool, and aiohttp's for the URLs a forward proxy
+    (HTTPS_PROXY, HTTP_PROXY, NO_PROXY: read once, when the provider is first called in this loop) must carry."""
+
+    __slots__ = ("pool", "_proxies", "_proxy_for", "_proxied")
+
+    def __init__(self) -> None:
+        self.pool = Pool(MAX_CONNECTIONS, MAX_IDLE, KEEPALIVE_EXPIRY)
+        self._proxies = urllib.request.getproxies()
+        self._proxy_for: dict[tuple[str, str], str | None] = {}
+        self._proxied: Proxied | None = None
+
+    async def send(self, request: Request) -> Response | ProxiedResponse:
+        """Send the request, through its proxy if one applies; return at its status and headers."""
+        if self._proxies:
+            where = origin(request.url)
+            proxy = self._proxy(where)
+            if proxy is not None:
+                encode(request, where)  # refuses a bad header on this path too, before anything is sent
+                if self._proxied is None:
+                    from .proxied import Proxied
+
+                    self._proxied = Proxied(MAX_CONNECTIONS, KEEPALIVE_EXPIRY, ssl_context())
+                return await self._proxied.send(request, proxy)
+        return await self.pool.send(request)
+
+    def _proxy(self, where: Origin) -> str | None:
+        key = (where.scheme, where.host)
+        if key not in self._proxy_for:
+            proxy = self._proxies.get(where.scheme)
+            if proxy and urllib.request.proxy_bypass_environment(where.host, self._proxies):
+                proxy = None
+            self._proxy_for[key] = proxy
+        return self._proxy_for[key]
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+        if self._proxied is not None:
+            await self._proxied.aclose()
+
+    def abandon(self) -> None:
+        self.pool.abandon()
+        if self._proxied is not None:
+            self._proxied.abandon()
 
 
 @atexit.register
@@ -45,7 +101,7 @@ def _abandon_all() -> None:
             pool.abandon()
 
 
-def _pool(target: Target) -> Pool:
+def _pool(target: Target) -> Upstream:
     loop = asyncio.get_running_loop()
     pools = _pools.get(loop)
     if pools is None:
@@ -55,7 +111,7 @@ def _pool(target: Target) -> Pool:
         pools = _pools[loop] = {}
     pool = pools.get(target.provider)
     if pool is None:
-        pool = pools[target.provider] = Pool(MAX_CONNECTIONS, MAX_IDLE, KEEPALIVE_EXPIRY)
+        pool = pools[target.provider] = Upstream()
     return pool
 
 

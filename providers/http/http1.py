@@ -1,14 +1,10 @@
 """The engine under providers/http: a lean HTTP/1.1 keep-alive client on asyncio Protocols, parsed by httptools.
 
-What it replaces: httpx's AsyncClient with httpcore under it (a poll() syscall per pooled connection per
-request, three quarters of the gateway's CPU at 64 concurrent requests), then aiohttp (16 % self time) with
-httpx's client layers above it (10.5 %), bench/README.md. Each connection here is an asyncio Protocol fed to
-httptools (C, llhttp); idle connections wait per origin and are checked out in O(1); a request is one write;
-the body is handed over as it arrives, with back-pressure. No httpx shapes are left on the path (it used to
-answer in httpx.Response and take httpx.URL behind httpx's transport interface). Measured 2026-12-04 on the
-same host, minutes apart (bench/README.md, "The provider HTTP client as one seam"): client CPU per provider
-call 17.7-19.2 us, against 24.8-26.9 us with the httpx shapes and 59.5-67.1 us for aiohttp's
-ClientSession.post; make bench-quick 0.297 -> 0.261 ms CPU per gateway request.
+What it replaced, and why (bench/README.md, "The provider HTTP client as one seam"): httpx over httpcore
+(a poll() per pooled connection per request), then aiohttp; client CPU per provider call 17.7-19.2 us here
+against 24.8-26.9 us (httpx shapes) and 59.5-67.1 us (aiohttp). Each connection is an asyncio Protocol fed
+to httptools (C, llhttp); idle connections wait per origin, checked out in O(1); a request is one write;
+the body is handed over as it arrives, with back-pressure.
 
 Delivery: a request is written at most once. A pooled connection is checked before the write (the loop
 saw it close, or its socket has something to read: the server's FIN or stray bytes); a stale one is
@@ -22,147 +18,27 @@ timeout there: the same outcome (kind "timeout", within the provider's timeout, 
 HTTP/1.1 only (no HTTP/2, no 100-continue wait: the body goes with the head),
 no redirects, no cookies, no authentication from the URL, Content-Encoding gzip only (the only one asked
 for; any other is passed through as is), Linux/Unix (the stale check polls the socket), no Expect or
-Upgrade handling. Proxied URLs (HTTP(S)_PROXY, NO_PROXY) are sent by providers/http/proxied.py (aiohttp).
+Upgrade handling. Proxied URLs (HTTP(S)_PROXY, NO_PROXY) never come here: the seam sends them through
+providers/http/proxied.py (aiohttp). The request, its bytes and the errors are providers/http/wire.py's.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import os
 import select
 import ssl
-import urllib.parse
-import urllib.request
-import zlib
 from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import AsyncIterator
 
-import certifi
 import httptools
 
-if TYPE_CHECKING:  # aiohttp (~12 MB a process) is imported only when a proxy is in use
-    from .proxied import Proxied
+from .wire import (ConnectError, ConnectTimeout, HttpError, Key, LocalProtocolError, PoolTimeout, ReadTimeout,
+                   RemoteProtocolError, Request, Timeout, WriteTimeout, encode, gunzip_for, inflate, origin, ssl_context)
+
+__all__ = ["HIGH_WATER", "ConnectError", "ConnectTimeout", "HttpError", "LocalProtocolError", "Pool", "PoolTimeout",
+           "ReadTimeout", "RemoteProtocolError", "Request", "Response", "Timeout", "WriteTimeout"]
 
 HIGH_WATER = 256 * 1024  # bytes buffered for a slow reader before the socket stops being read
-_PORTS = {"http": 80, "https": 443}
-_FRAMING = (b"content-length", b"transfer-encoding", b"host")
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_Key = tuple[str, str, int]
-
-
-class HttpError(Exception):
-    """A call failed before its answer was complete."""
-
-
-class ConnectError(HttpError):
-    """The connection could not be opened (refused, unreachable, TLS)."""
-
-
-class LocalProtocolError(HttpError):
-    """The request cannot be sent as given (a CR or LF in a header, an unsupported URL); nothing was sent."""
-
-
-class RemoteProtocolError(HttpError):
-    """The server closed the connection early or answered something that is not HTTP/1.1."""
-
-
-class Timeout(HttpError):
-    """A deadline passed."""
-
-
-class ConnectTimeout(Timeout):
-    pass
-
-
-class WriteTimeout(Timeout):
-    pass
-
-
-class ReadTimeout(Timeout):
-    pass
-
-
-class PoolTimeout(Timeout):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """A URL taken apart once: where to connect, and what the request line and Host header say."""
-
-    scheme: str
-    host: str
-    port: int
-    target: bytes  # path and query, as sent on the request line
-    netloc: bytes  # the Host header unless the caller gives one
-
-    @property
-    def key(self) -> _Key:
-        return self.scheme, self.host, self.port
-
-
-@functools.lru_cache(maxsize=256)
-def origin(url: str) -> Origin:
-    """A provider URL, parsed once (the same few URLs serve every request)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port or _PORTS.get(parts.scheme)
-        host = parts.hostname
-    except ValueError as exc:
-        raise LocalProtocolError(f"invalid URL {url!r}: {exc}") from None
-    if port is None:
-        raise LocalProtocolError(f"unsupported URL scheme {parts.scheme!r}")
-    if not host:
-        raise LocalProtocolError(f"no host in URL {url!r}")
-    target = urllib.parse.quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
-    if parts.query:
-        target += "?" + urllib.parse.quote(parts.query, safe="/?%:@!$&'()*+,;=-._~")
-    netloc = parts.netloc.rpartition("@")[2]
-    return Origin(parts.scheme, host, port, target.encode("ascii"), netloc.encode("idna"))
-
-
-@dataclass(slots=True)
-class Request:
-    """What the engine sends: headers in the caller's order and casing (Host and framing are the engine's)."""
-
-    method: str
-    url: str
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    timeout: float | None  # read (between bytes of the answer), write and pool wait, seconds
-    connect_timeout: float | None
-
-
-def encode(request: Request, where: Origin) -> bytes:
-    """The request line, the headers as given with Host and Content-Length, and the body; CR or LF in a header
-    is refused."""
-    body = request.body
-    lines = [b"%s %s HTTP/1.1" % (request.method.encode(), where.target)]
-    host = None
-    for name, value in request.headers:
-        lower = name.lower()
-        if lower in _FRAMING:
-            if lower == b"host" and host is None:
-                host = name + b": " + value
-            continue
-        lines.append(name + b": " + value)
-    lines.insert(1, host or b"Host: " + where.netloc)
-    if body or request.method in _BODY_METHODS:
-        lines.append(b"Content-Length: %d" % len(body))
-    head = b"\r\n".join(lines)
-    if head.count(b"\n") != len(lines) - 1 or head.count(b"\r") != len(lines) - 1:
-        raise LocalProtocolError("a header contains CR or LF")
-    return head + b"\r\n\r\n" + body
-
-
-def ssl_context() -> ssl.SSLContext:
-    """Verified TLS for HTTP/1.1: certifi's roots unless SSL_CERT_FILE / SSL_CERT_DIR name others."""
-    context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-                                         capath=os.environ.get("SSL_CERT_DIR"))
-    context.set_alpn_protocols(["http/1.1"])
-    return context
 
 
 def _expire(waiter: asyncio.Future, error: type[Timeout], message: str) -> None:
@@ -173,7 +49,7 @@ def _expire(waiter: asyncio.Future, error: type[Timeout], message: str) -> None:
 class _Conn(asyncio.Protocol):
     """One connection and the exchange on it; httptools' callbacks fill in the answer."""
 
-    def __init__(self, pool: Pool, key: _Key, loop: asyncio.AbstractEventLoop):
+    def __init__(self, pool: Pool, key: Key, loop: asyncio.AbstractEventLoop):
         self.pool, self.key, self.loop = pool, key, loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -339,14 +215,6 @@ class _Conn(asyncio.Protocol):
         self._wake()
 
 
-def _gunzip(headers: list[tuple[bytes, bytes]]):
-    """A gzip decoder when the answer is gzip-encoded (the only encoding the seam asks for), else None."""
-    for name, value in headers:
-        if name.lower() == b"content-encoding" and value.strip().lower() in (b"gzip", b"x-gzip"):
-            return zlib.decompressobj(zlib.MAX_WBITS | 16)
-    return None
-
-
 class Response:
     """An answer whose status and headers have arrived; its body is read as it arrives, then the connection
     goes back to the pool. Closing it before the end drops the connection, so the server sees it go."""
@@ -360,7 +228,7 @@ class Response:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body, decoded, in pieces as they arrive."""
-        gunzip = _gunzip(self.headers)
+        gunzip = gunzip_for(self.headers)
         while (conn := self._conn) is not None:
             chunk = await conn.read(self._timeout)
             if not chunk:
@@ -368,10 +236,10 @@ class Response:
                 conn.pool._release(conn)
                 break
             if gunzip is not None:
-                chunk = _inflate(gunzip, chunk)
+                chunk = inflate(gunzip, chunk)
             if chunk:
                 yield chunk
-        if gunzip is not None and (tail := _inflate(gunzip, None)):
+        if gunzip is not None and (tail := inflate(gunzip, None)):
             yield tail
 
     async def read(self) -> bytes:
@@ -384,13 +252,6 @@ class Response:
             conn.pool._discard(conn)
 
 
-def _inflate(decoder, data: bytes | None) -> bytes:
-    try:
-        return decoder.decompress(data) if data is not None else decoder.flush()
-    except zlib.error as exc:
-        raise RemoteProtocolError(f"the gzip body does not decode: {exc}") from None
-
-
 class Pool:
     """Per-origin keep-alive connections under one connection limit, for one event loop."""
 
@@ -398,26 +259,16 @@ class Pool:
                  tls: ssl.SSLContext | None = None):
         self._max, self._max_idle, self._expiry = max_connections, max_idle, keepalive_expiry
         self._ssl = tls
-        self._idle: dict[_Key, deque[_Conn]] = {}
+        self._idle: dict[Key, deque[_Conn]] = {}
         self._idle_count = 0
         self._conns: set[_Conn] = set()  # every open connection, idle or busy
         self._opening = 0
         self._waiters: deque[asyncio.Future] = deque()
-        self._proxies = urllib.request.getproxies()  # HTTP(S)_PROXY and NO_PROXY, read once
-        self._proxy_for: dict[tuple[str, str], str | None] = {}
-        self._proxied: Proxied | None = None
 
     async def send(self, request: Request) -> Response:
-        """Send the request (straight to its origin, or through its forward proxy); return at its status and headers."""
+        """Send the request straight to its origin; return at its status and headers."""
         where = origin(request.url)
-        data = encode(request, where)  # refuses a bad header on either path
-        proxy = self._proxy(where) if self._proxies else None
-        if proxy is not None:
-            if self._proxied is None:
-                from .proxied import Proxied
-
-                self._proxied = Proxied(self._max, self._expiry, self._tls())
-            return await self._proxied.send(request, proxy)
+        data = encode(request, where)
         for _ in range(2):  # a pooled connection is checked before use (_Conn.stale()); a new one may close early
             conn = await self._checkout(where.key, request)
             if not (conn.lost or conn.transport.is_closing()):
@@ -432,15 +283,6 @@ class Pool:
             raise
         return Response(conn, request.timeout)
 
-    def _proxy(self, where: Origin) -> str | None:
-        key = (where.scheme, where.host)
-        if key not in self._proxy_for:
-            proxy = self._proxies.get(where.scheme)
-            if proxy and urllib.request.proxy_bypass_environment(where.host, self._proxies):
-                proxy = None
-            self._proxy_for[key] = proxy
-        return self._proxy_for[key]
-
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
             self._ssl = ssl_context()
@@ -448,7 +290,7 @@ class Pool:
 
     # The pool
 
-    async def _checkout(self, key: _Key, request: Request) -> _Conn:
+    async def _checkout(self, key: Key, request: Request) -> _Conn:
         loop = asyncio.get_running_loop()
         deadline = None
         while True:
@@ -461,7 +303,7 @@ class Pool:
                 deadline = loop.time() + request.timeout
             await self._wait_for_slot(loop, deadline)
 
-    def _take_idle(self, key: _Key, now: float) -> _Conn | None:
+    def _take_idle(self, key: Key, now: float) -> _Conn | None:
         idle = self._idle.get(key)
         if not idle:
             return None
@@ -507,7 +349,7 @@ class Pool:
                 waiter.set_result(None)
                 return
 
-    async def _connect(self, key: _Key, timeout: float | None, loop: asyncio.AbstractEventLoop) -> _Conn:
+    async def _connect(self, key: Key, timeout: float | None, loop: asyncio.AbstractEventLoop) -> _Conn:
         scheme, host, port = key
         conn = _Conn(self, key, loop)
         tls = self._tls() if scheme == "https" else None
@@ -551,12 +393,10 @@ class Pool:
         conn.close()
 
     async def aclose(self) -> None:
-        """Close every connection (and the proxied session's)."""
+        """Close every connection."""
         for conn in list(self._conns):
             self._discard(conn)
         await asyncio.sleep(0)  # let the transports finish closing their sockets
-        if self._proxied is not None:
-            await self._proxied.aclose()
 
     def abandon(self) -> None:
         """Drop every connection without awaiting: their event loop is gone."""
@@ -564,6 +404,4 @@ class Pool:
         for conn in conns:
             with contextlib.suppress(RuntimeError):  # "Event loop is closed" from a transport's close
                 conn.close()
-        if self._proxied is not None:
-            self._proxied.abandon()
 

@@ -1,6 +1,6 @@
 """Provider calls through a forward proxy (HTTP(S)_PROXY, NO_PROXY): aiohttp's connections, the engine's shapes.
 
-providers/http/http1.py sends direct calls itself and hands a proxied one here: aiohttp speaks to HTTP(S)
+The seam (providers/http/__init__.py) sends direct calls through providers/http/wire.py and proxied ones here: aiohttp speaks to HTTP(S)
 proxies (CONNECT included). What comes back has the engine's Response interface (status, headers, chunks,
 read, aclose) and aiohttp's errors are raised as the engine's, so the seam cannot tell the two apart.
 aiohttp resends a request on a dropped reused connection only for idempotent methods; that is switched off
@@ -16,21 +16,21 @@ from typing import AsyncIterator
 
 import aiohttp
 
-from . import http1
-from .http1 import Request
+from . import wire
+from .wire import Request
 
 # Most specific first: the first class that matches decides.
-_ERRORS: tuple[tuple[type[BaseException], type[http1.HttpError]], ...] = (
-    (aiohttp.ConnectionTimeoutError, http1.ConnectTimeout),
-    (aiohttp.SocketTimeoutError, http1.ReadTimeout),
-    (aiohttp.ServerTimeoutError, http1.ReadTimeout),
-    (asyncio.TimeoutError, http1.PoolTimeout),
-    (aiohttp.InvalidURL, http1.LocalProtocolError),
-    (aiohttp.ClientConnectorError, http1.ConnectError),
-    (aiohttp.ClientPayloadError, http1.RemoteProtocolError),
-    (aiohttp.ClientResponseError, http1.RemoteProtocolError),
-    (aiohttp.ServerDisconnectedError, http1.RemoteProtocolError),
-    (aiohttp.ClientError, http1.ConnectError),
+_ERRORS: tuple[tuple[type[BaseException], type[wire.HttpError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, wire.ConnectTimeout),
+    (aiohttp.SocketTimeoutError, wire.ReadTimeout),
+    (aiohttp.ServerTimeoutError, wire.ReadTimeout),
+    (asyncio.TimeoutError, wire.PoolTimeout),
+    (aiohttp.InvalidURL, wire.LocalProtocolError),
+    (aiohttp.ClientConnectorError, wire.ConnectError),
+    (aiohttp.ClientPayloadError, wire.RemoteProtocolError),
+    (aiohttp.ClientResponseError, wire.RemoteProtocolError),
+    (aiohttp.ServerDisconnectedError, wire.RemoteProtocolError),
+    (aiohttp.ClientError, wire.ConnectError),
 )
 
 
