@@ -66,6 +66,7 @@ class Replica:
     def command(self) -> list[str]:
         return [sys.executable, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1",
                 "--port", str(self.port), "--workers", str(self.workers), "--loop", "uvloop", "--no-access-log",
+                "--backlog", "4096", "--backpressure", "10000",  # as the README's production command
                 "--workers-kill-timeout", str(self.kill_timeout), APP]
 
     def start(self) -> None:

@@ -56,7 +56,8 @@ class GatewayServer:
         app = "gateway_project.asgi:application"
         if self.module == "granian":  # the production command of the README, one worker
             cmd = [sys.executable, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1", "--port",
-                   str(self.port), "--workers", "1", "--loop", "uvloop", "--no-access-log", app]
+                   str(self.port), "--workers", "1", "--loop", "uvloop", "--no-access-log",
+                   "--backlog", "4096", "--backpressure", "10000", app]
         else:
             cmd = [sys.executable, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port), app]
         # A file, not a pipe: nobody reads a pipe while the gateway runs, and a full one would block it.
