@@ -94,14 +94,14 @@ def report(request):
     context = {**admin.site.each_context(request), "title": "Usage report", "form": form}
     if form.is_valid():
         period, tenant = form.selection()
-        rows = reports.ledger(period.start, period.end, tenant.pk if tenant else None)
-        days = reports.grouped(rows, "day")
+        selection = reports.Selection(period.start, period.end, tenant.pk if tenant else None)
+        days = reports.grouped(selection, "day")
         context.update(
             period=period,
-            tenants=reports.grouped(rows, "tenant"),
-            models=reports.grouped(rows, "model"),
+            tenants=reports.grouped(selection, "tenant"),
+            models=reports.grouped(selection, "model"),
             days=days,
-            total=reports.totals(rows),
+            total=reports.totals(selection),
             # A bar per day: over years (9999-12-31 is a valid end) the page would never finish.
             chart=spend_chart(period, days) if len(period) <= CHART_MAX_DAYS else None,
             csv_query=_query_string(period, tenant),
