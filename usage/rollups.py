@@ -189,8 +189,10 @@ def _norm(values):
     for v in values:
         if isinstance(v, str) and len(v) == 10 and v[4] == "-":
             v = date.fromisoformat(v)
-        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
-            v = Decimal(str(v)).normalize()
+        elif isinstance(v, float):  # SQLite keeps decimals as doubles: exact to the ledger's 12 places at best
+            v = Decimal(repr(round(v, 12))).normalize()
+        elif isinstance(v, (int, Decimal)) and not isinstance(v, bool):
+            v = Decimal(v).normalize()
         out.append(v)
     return tuple(out)
 
