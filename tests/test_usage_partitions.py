@@ -8,12 +8,14 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Sum
 
 from usage import ledger, partitions, rollups
 from usage.models import PrunedMonth, UsageDayTotal, UsageRecord
 
 from .conftest import requires_postgres
+from .dbrole import table_role
 from .test_usage_rollups_exact import entry, write
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,7 +58,6 @@ def test_ensure_partitions_makes_months_ahead_and_takes_late_rows_out_of_default
     assert "Made" in run("ensure_partitions", "--months", "7")
     assert partitions.partition_name(far) in names()
     assert run("ensure_partitions", "--months", "7").startswith("The next 7 months' partitions exist already")
-    from django.db import connection
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {partitions.partition_name(far)}")
         assert cursor.fetchone()[0] == 1
@@ -112,3 +113,27 @@ def test_rebuild_rollups_check_fails_on_a_difference(acme):
         run("rebuild_rollups", "--check")
     run("rebuild_rollups")
     assert rollups.differences() == []
+
+
+@requires_postgres
+def test_a_role_that_may_not_create_partitions_still_writes_every_row(acme):
+    """The gateway's role has its tables but not CREATE on the schema: rows of a month without a partition go to
+    DEFAULT, the writer carries on, and ensure_partitions (run by the owner) moves them into their month."""
+    far = month(11)
+    role = table_role("ledger_no_create")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET ROLE {role}")
+    try:
+        partitions.forget()
+        assert partitions.ensure_ahead(at(far), months=1) == []  # refused, logged, not raised
+        write(entry(acme, created_at=at(far)), entry(acme))
+        assert UsageRecord.objects.count() == 2 and ledger.pending() == 0
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+            cursor.execute(f"DROP OWNED BY {role}")
+            cursor.execute(f"DROP ROLE {role}")
+        partitions.forget()
+    assert partitions.partition_name(far) not in names()
+    partitions.ensure([far])
+    assert partitions.partition_name(far) in names() and UsageRecord.objects.count() == 2

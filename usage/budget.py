@@ -35,7 +35,6 @@ from .cost import cost_usd, from_pico, to_pico
 from .partitions import bounds, month_start
 from .rollups import month_spend
 
-__all__ = ["month_spend", "month_start", "reserve", "settle", "settled"]  # month_*: budgets' own words for them
 
 log = logging.getLogger("gateway.budget")
 

@@ -142,7 +142,11 @@ class UsageDaily(UsageTotalsBase):
     day = models.DateField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "tenant", "key_id", "model"], name="usage_daily_key")]
+        constraints = [
+            # The writer's upsert target; day first: the report's edge days across all tenants.
+            models.UniqueConstraint(fields=["day", "tenant", "key_id", "model"], name="usage_daily_key"),
+        ]
+        # One tenant's days (/v1/usage by model or key, a tenant's month at a glance).
         indexes = [models.Index(fields=["tenant", "day"], name="usage_daily_tenant_day")]
 
 
@@ -154,7 +158,11 @@ class UsageMonthly(UsageTotalsBase):
     month = models.DateField(help_text="First day of the calendar month (UTC).")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["month", "tenant", "key_id", "model"], name="usage_monthly_key")]
+        constraints = [
+            # The writer's upsert target; month first: the admin report's models over all tenants.
+            models.UniqueConstraint(fields=["month", "tenant", "key_id", "model"], name="usage_monthly_key"),
+        ]
+        # One tenant's months (/v1/usage by model or key).
         indexes = [models.Index(fields=["tenant", "month"], name="usage_monthly_tenant_month")]
 
 
@@ -164,7 +172,11 @@ class UsageDayTotal(UsageTotalsBase):
     day = models.DateField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "tenant"], name="usage_daytotal_key")]
+        constraints = [
+            # The writer's upsert target; day first: totals, days and tenants over all tenants, the dashboard.
+            models.UniqueConstraint(fields=["day", "tenant"], name="usage_daytotal_key"),
+        ]
+        # One tenant's days: /v1/usage totals and days, budget reseeding and alerts (month_spend).
         indexes = [models.Index(fields=["tenant", "day"], name="usage_daytotal_tenant_day")]
 
 

@@ -115,11 +115,20 @@ def ahead(now: datetime | None = None, months: int = 2) -> list[date]:
 
 
 def ensure_ahead(now: datetime | None = None, months: int = 2) -> list[date]:
-    """The ledger writer's call before each batch: a set lookup unless a month begins."""
+    """The ledger writer's call before each batch: a set lookup unless a month begins.
+
+    Never raises: a role that may not create tables (or any other failure) leaves the rows to
+    DEFAULT, with a warning, until `ensure_partitions` runs with a role that may."""
     wanted = ahead(now, months)
     if all(m in _made for m in wanted):
         return []
-    return ensure(wanted)
+    try:
+        return ensure(wanted)
+    except DatabaseError:
+        log.warning("ledger: could not make the partitions of %s; rows go to %s until ensure_partitions runs",
+                    ", ".join(f"{m:%Y-%m}" for m in wanted), DEFAULT, exc_info=True)
+        _made.update(wanted)  # not retried by every batch of this process
+        return []
 
 
 def forget() -> None:
