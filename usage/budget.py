@@ -35,7 +35,6 @@ from .cost import cost_usd, from_pico, to_pico
 from .partitions import bounds, month_start
 from .rollups import month_spend
 
-
 log = logging.getLogger("gateway.budget")
 
 DATABASE = "budgets count in the database"  # what serving without Redis means here, for the log
