@@ -95,7 +95,11 @@ def unpartition(apps, schema_editor):
 
 
 def fill_rollups(apps, schema_editor):
-    """The rollups of the rows already in the ledger."""
+    """The rollups of the rows already in the ledger (none on a new database: the code of today is not called)."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {TABLE} LIMIT 1")
+        if cursor.fetchone() is None:
+            return
     from usage import rollups
 
     rollups.rebuild(using=schema_editor.connection.alias)
