@@ -14,7 +14,8 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from tenants import keys
-from usage import ledger, rollups
+from usage import ledger, reports, rollups
+from usage.partitions import add_months
 from usage.models import UsageDaily, UsageRecord
 
 from .conftest import add_route, chat_body, make_tenant, post_chat
@@ -131,3 +132,26 @@ def test_rebuild_recomputes_what_the_rollups_lost(acme):
     assert rollups.differences()
     rollups.rebuild()
     assert rollups.differences() == []
+
+
+def test_every_kind_of_period_sums_the_rows_it_covers(acme):
+    """Whole months, month ends covered mostly or a little, open ends: models and keys from the rollups equal
+    the raw rows of the period."""
+    first = (datetime.now(timezone.utc) - timedelta(days=75)).replace(hour=12, minute=0, second=0, microsecond=0)
+    write(*[entry(acme, model=f"m{n % 3}", created_at=first + timedelta(days=n, hours=n % 11),
+                  cost_usd=Decimal(n + 1) / 10**12, key=n % 4 != 0) for n in range(76)])
+    day = first.date()
+    month1 = day.replace(day=1)
+    periods = [(month1, None), (None, None), (day, day), (day + timedelta(days=3), day + timedelta(days=40)),
+               (add_months(month1, 1), add_months(month1, 2) - timedelta(days=1)),  # a whole month
+               (add_months(month1, 1) + timedelta(days=2), add_months(month1, 2) + timedelta(days=1)),
+               (add_months(month1, 1) + timedelta(days=20), add_months(month1, 3) - timedelta(days=2)),
+               (day + timedelta(days=10), None)]
+    for start, end in periods:
+        selection = reports.Selection(start, end, acme.tenant.pk)
+        rows = reports.ledger(start, end, acme.tenant.pk)
+        for by, field in (("model", "model"), ("key", "api_key__prefix")):
+            got = {g.value: (g.totals.requests, g.totals.cost_usd) for g in reports.grouped(selection, by)}
+            want = {r[field]: (r["n"], r["c"]) for r in rows.values(field).annotate(n=Count("pk"), c=Sum("cost_usd"))}
+            assert got == want, (start, end, by)
+        assert reports.totals(selection).cost_usd == (rows.aggregate(c=Sum("cost_usd"))["c"] or 0), (start, end)
