@@ -27,7 +27,7 @@ def report(request, tenant: Tenant | None, query: dict):
     if query["format"] == "csv":
         name = f"usage-{tenant.slug if tenant else 'all'}-{period.start}-{period.end}-{group_by}.csv"
         return exports.csv_response(request._request, exports.report_csv(group_by, groups), name)
-    body = UsageReport(tenant.slug if tenant else None, period, group_by, groups, reports.totals(selection))
+    body = UsageReport(tenant.slug if tenant else None, period, group_by, groups, reports.summed(groups))
     return Response(UsageReportSerializer(body).data)
 
 

@@ -186,13 +186,14 @@ class Glance:
 
 
 def glance(tenant: Tenant, now: datetime) -> Glance:
-    """Totals, top models, recent errors and fired alerts for the tenant's month (five queries: rollups but the errors)."""
+    """Totals, top models, recent errors and fired alerts for the tenant's month (three queries: the models' rollups, recent errors, alerts)."""
     month = now.astimezone(UTC).date().replace(day=1)
     selection = reports.Selection(month, None, tenant.pk)
-    top = sorted(reports.grouped(selection, "model"), key=lambda g: (-g.totals.cost_usd, -g.totals.requests))
+    models = reports.grouped(selection, "model")
+    top = sorted(models, key=lambda g: (-g.totals.cost_usd, -g.totals.requests))
     return Glance(
         month=month,
-        totals=reports.totals(selection),
+        totals=reports.summed(models),
         budget_usd=tenant.monthly_budget_usd,
         top_models=top[:TOP_MODELS],
         recent_errors=list(reports.ledger(month, None, tenant.pk).filter(_ERROR).order_by("-created_at")[:RECENT_ERRORS]),

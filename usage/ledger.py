@@ -5,7 +5,9 @@ queued and is retried, so a database outage loses nothing the process survives; 
 queue is flushed at exit: by atexit (Daphne stops its reactor on SIGTERM and SIGINT and the
 interpreter exits normally), and by multiprocessing's finalizers in forked workers such as
 Granian's, which end with os._exit() and skip atexit (infra/exiting.py). The
-request id is unique, so a retried batch cannot double-count. After each written batch, budget alerts are checked (usage/alerts.py).
+request id (with the row's time) is unique, so a retried batch cannot double-count; the rollups get
+exactly the rows inserted, in the same transaction (usage/rollups.py). After each written batch, budget alerts
+are checked (usage/alerts.py).
 """
 from __future__ import annotations
 

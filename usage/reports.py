@@ -140,15 +140,25 @@ def totals(selection: Selection) -> Totals:
     return Totals(**selection.days(UsageDayTotal.objects.all()).aggregate(**METRICS))
 
 
+def summed(groups: list[Group]) -> Totals:
+    """The totals of a grouped report, added up here: every ledger row is in exactly one group, so this is
+    totals() of the same selection, exactly, without another query."""
+    counts = dict.fromkeys(COUNTS, 0)
+    for group in groups:
+        for name in COUNTS:
+            counts[name] += getattr(group.totals, name)
+    counts["cost_usd"] = Decimal(counts["cost_usd"])
+    return Totals(**counts)
+
+
 def grouped(selection: Selection, by: str) -> list[Group]:
     """Totals per model, day, key prefix or tenant slug, ordered by the group's value (None last)."""
     if by == "day":
         rows = selection.days(UsageDayTotal.objects.all()).values("day").annotate(**METRICS).order_by("day")
         return [Group(row.pop("day"), Totals(**row)) for row in rows]
-    if by == "tenant":
-        sums = {row.pop("tenant_id"): row for row in
-                selection.days(UsageDayTotal.objects.all()).values("tenant_id").annotate(**METRICS).order_by()}
-        return _named(sums, _slugs(sums))
+    if by == "tenant":  # monthly rows hold tenants too, and the day totals are the smaller daily table for them
+        sums = _by_months(selection, "tenant__slug", daily=UsageDayTotal)  # the slug joined in, not looked up
+        return _named(sums, {slug: slug for slug in sums})
     column = "model" if by == "model" else "key_id"
     sums = _by_months(selection, column)
     return _named(sums, _prefixes(sums) if by == "key" else {m: m for m in sums})
@@ -157,12 +167,6 @@ def grouped(selection: Selection, by: str) -> list[Group]:
 def _named(sums: dict, names: dict) -> list[Group]:
     groups = [Group(names.get(key), Totals(**row)) for key, row in sums.items() if row["requests"]]
     return sorted(groups, key=lambda g: (g.value is None, g.value or ""))
-
-
-def _slugs(sums: dict) -> dict:
-    from tenants.models import Tenant
-
-    return dict(Tenant.objects.filter(pk__in=list(sums)).values_list("pk", "slug"))
 
 
 def _prefixes(sums: dict) -> dict:
@@ -183,8 +187,9 @@ def _shifted(month: date, n: int) -> date | None:
         return None
 
 
-def _by_months(selection: Selection, column: str) -> dict:
-    """Sums per `column` over the selection: whole months from UsageMonthly, the partial ends as _partial says."""
+def _by_months(selection: Selection, column: str, daily=UsageDaily) -> dict:
+    """Sums per `column` over the selection: whole months from UsageMonthly, the partial ends from `daily` as
+    _partial says."""
     first, last = selection.first, selection.last
     head, tail = first.replace(day=1), last.replace(day=1)
     full_from = head if first == head else _shifted(head, 1)
@@ -194,7 +199,7 @@ def _by_months(selection: Selection, column: str) -> dict:
         parts.append((1, Selection(full_from, full_to, selection.tenant_id).days(UsageMonthly.objects.all(), "month")))
     for month in sorted({head, tail}):
         if not (first <= month and last >= _month_end(month)):
-            parts += _partial(selection, month)
+            parts += _partial(selection, month, daily)
     sums: dict = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
     for sign, rows in parts:
         for row in rows.values(column).annotate(**METRICS).order_by():
@@ -204,14 +209,14 @@ def _by_months(selection: Selection, column: str) -> dict:
     return sums
 
 
-def _partial(selection: Selection, month: date) -> list[tuple[int, QuerySet]]:
+def _partial(selection: Selection, month: date, daily) -> list[tuple[int, QuerySet]]:
     """A month the selection covers in part: its covered days from UsageDaily, or, when it covers most of the
     month, the monthly row minus the days it leaves out (month-to-date: the days after today)."""
     end = _month_end(month)
     inside = selection.within(month, end)
     if (inside.last - inside.first).days < 15:
-        return [(1, inside.days(UsageDaily.objects.all()))]
+        return [(1, inside.days(daily.objects.all()))]
     whole = Selection(month, month, selection.tenant_id).days(UsageMonthly.objects.all(), "month")
-    left_out = Selection(month, end, selection.tenant_id).days(UsageDaily.objects.all())
+    left_out = Selection(month, end, selection.tenant_id).days(daily.objects.all())
     left_out = left_out.filter(Q(day__lt=inside.first) | Q(day__gt=inside.last))
     return [(1, whole), (-1, left_out)]
