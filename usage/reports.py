@@ -210,11 +210,15 @@ def _by_months(selection: Selection, column: str, daily=UsageDaily) -> dict:
 
 
 def _partial(selection: Selection, month: date, daily) -> list[tuple[int, QuerySet]]:
-    """A month the selection covers in part: its covered days from UsageDaily, or, when it covers most of the
-    month, the monthly row minus the days it leaves out (month-to-date: the days after today)."""
+    """A month the selection covers in part: its covered days from the daily rollup, or, when fewer days with
+    traffic are left out than covered, the monthly rows minus the days left out. Days after today hold no
+    traffic (but a clock's skew), so month-to-date is the month's rows minus, normally, nothing."""
     end = _month_end(month)
     inside = selection.within(month, end)
-    if (inside.last - inside.first).days < 15:
+    today = datetime.now(UTC).date()
+    covered = (min(inside.last, today) - inside.first).days + 1
+    left_out = (inside.first - month).days + max((min(end, today) - inside.last).days, 0)
+    if covered <= left_out:
         return [(1, inside.days(daily.objects.all()))]
     whole = Selection(month, month, selection.tenant_id).days(UsageMonthly.objects.all(), "month")
     left_out = Selection(month, end, selection.tenant_id).days(daily.objects.all())
