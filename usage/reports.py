@@ -115,7 +115,7 @@ class Selection:
         return self.end or date.max
 
     def days(self, rows: QuerySet, field: str = "day") -> QuerySet:
-        """Rollup rows of the selection's tenant whose `field` (a day or a month) lies in [lo, hi]."""
+        """Rollup rows of the selection's tenant whose `field` (a day or a month) lies within the selection."""
         rows = rows.filter(**{f"{field}__gte": self.first, f"{field}__lte": self.last})
         return rows if self.tenant_id is None else rows.filter(tenant_id=self.tenant_id)
 
@@ -217,8 +217,8 @@ def _partial(selection: Selection, month: date, daily) -> list[tuple[int, QueryS
     inside = selection.within(month, end)
     today = datetime.now(UTC).date()
     covered = (min(inside.last, today) - inside.first).days + 1
-    left_out = (inside.first - month).days + max((min(end, today) - inside.last).days, 0)
-    if covered <= left_out:
+    missed = (inside.first - month).days + max((min(end, today) - inside.last).days, 0)
+    if covered <= missed:
         return [(1, inside.days(daily.objects.all()))]
     whole = Selection(month, month, selection.tenant_id).days(UsageMonthly.objects.all(), "month")
     left_out = Selection(month, end, selection.tenant_id).days(daily.objects.all())
