@@ -30,9 +30,10 @@ from infra.hotsettings import hot
 
 log = logging.getLogger("gateway.ledger")
 
-# Rows per transaction: each commit waits for its WAL flush, so bigger batches write more rows a second
-# (bench/README.md, the ledger at 10 million rows); the writer thread takes what is queued, up to this.
-BATCH_SIZE = 5000
+# Rows per transaction at most: each commit pays its WAL flush and the foreign keys' checks, so bigger batches
+# write more rows a second (bench/README.md, the ledger at 10 million rows). Every LEDGER_FLUSH_INTERVAL the
+# writer takes what is queued: at 20,000 rows/s that is about 5,000; the cap matters when catching up.
+BATCH_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
