@@ -62,3 +62,9 @@ bench: $(VENV)/.bench-installed
 bench-quick: $(VENV)/.bench-installed
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install -y wrk"; exit 2; }
 	@. scripts/test-env.sh >/dev/null && $(PY) -m bench.run --quick $(BENCH_ARGS)
+
+## bench-ledger: /v1/usage and the admin report over 10 million ledger rows, and the ledger writer's rows/s
+## (its own database bench_ledger, filled once by generate_usage; BENCH_ARGS="--fresh" refills it)
+.PHONY: bench-ledger
+bench-ledger: $(VENV)/.installed
+	@. scripts/test-env.sh >/dev/null && $(PY) -m bench.ledger $(BENCH_ARGS)

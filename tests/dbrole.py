@@ -10,13 +10,21 @@ def sql(statement: str) -> None:
         cursor.execute(statement)
 
 
+def table_role(prefix: str, login: bool = False) -> str:
+    """A new role with every right on the tables and sequences there are, and no other (no CREATE on the schema).
+
+    Roles span the cluster: the random suffix keeps parallel runs apart."""
+    role = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    sql(f"CREATE ROLE {role}{' LOGIN' if login else ''}")
+    sql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+    sql(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    return role
+
+
 @contextmanager
 def gateway_role():
     """A login role for the gateway alone, so the test can lock it out without touching anyone else."""
-    role = f"gw_outage_{uuid.uuid4().hex[:8]}"
-    sql(f"CREATE ROLE {role} LOGIN")
-    sql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
-    sql(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    role = table_role("gw_outage", login=True)
     yield role
     sql(f"ALTER ROLE {role} NOLOGIN")
     sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")

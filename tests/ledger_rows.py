@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 
+from usage import rollups
 from usage.models import UsageRecord
 
 from .conftest import TenantWithKey
@@ -34,7 +35,9 @@ def row(owner: TenantWithKey, when: str = "2026-11-02 12:00", **fields) -> Usage
 
 
 def save(*rows: UsageRecord) -> None:
+    """Insert the rows and add them to the rollups, as the ledger writer does for its batches."""
     UsageRecord.objects.bulk_create(rows)
+    rollups.add_entries(rows)
 
 
 async def asave(*rows: UsageRecord) -> None:

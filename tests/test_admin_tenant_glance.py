@@ -68,8 +68,9 @@ def test_a_tenant_without_a_budget_has_no_bar(db):
     assert glance.totals.requests == 0
 
 
-def test_the_glance_takes_four_queries(acme, django_assert_num_queries):
-    with django_assert_num_queries(4):
+def test_the_glance_takes_three_queries(acme, django_assert_num_queries):
+    """Models from the rollups (their sum is the month's totals), recent errors from the ledger, fired alerts."""
+    with django_assert_num_queries(3):
         dashboard.glance(acme.tenant, NOW)
 
 

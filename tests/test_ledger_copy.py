@@ -1,5 +1,4 @@
 """On PostgreSQL the ledger writes batches with COPY through a staging table: exact, once, and in one go."""
-import uuid
 from dataclasses import fields, replace
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -13,6 +12,7 @@ from usage import ledger, ledger_copy
 from usage.models import UsageRecord
 
 from .conftest import make_tenant, requires_postgres
+from .dbrole import table_role
 from .test_alerts_fire_once import spend
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,11 +140,8 @@ def test_a_nan_cost_is_refused_as_the_orm_refuses_it(tenant):
 def test_a_role_without_temporary_tables_falls_back_to_bulk_create(tenant, monkeypatch, ledger_bulk_creates):
     monkeypatch.setattr(ledger_copy, "_refused", False)
     database = connection.ops.quote_name(connection.settings_dict["NAME"])
-    role = f"ledger_no_temp_{uuid.uuid4().hex[:8]}"  # roles span the cluster: no clash with a parallel run
+    role = table_role("ledger_no_temp")
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE ROLE {role}")
-        cursor.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
-        cursor.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
         cursor.execute(f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC")
     try:
         connection.close()  # the temporary schema is checked once per session: start a fresh one

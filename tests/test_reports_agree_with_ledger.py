@@ -22,7 +22,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from providers.models import ModelRoute
-from usage import ledger
+from usage import ledger, rollups
 from usage.cost import exact
 from usage.models import UsageRecord
 
@@ -127,8 +127,10 @@ async def workload(client, upstream, acme, globex) -> list[tuple[str, int]]:
 
 
 def move_to_days(placed: list[tuple[str, int]]) -> None:
+    """Date the rows by hand, then recompute the rollups, as an operator who edits the ledger must."""
     for n, (request_id, day) in enumerate(placed):
         UsageRecord.objects.filter(request_id=request_id).update(created_at=DAYS[day] + timedelta(seconds=n))
+    rollups.rebuild()
 
 
 def expected_cost(row: UsageRecord) -> Decimal:

@@ -1,6 +1,6 @@
 """Budget alerts: after the ledger writes a batch, fire each threshold a tenant crossed, once a month.
 
-Spend comes from the database (the ledger just written), so soft and hard budgets, with or
+Spend comes from the database (the day totals kept with the ledger just written), so soft and hard budgets, with or
 without Redis, alert alike; between checks the ledger asks the database again only when a
 tenant's spend may have reached its next threshold (`worth_checking`). The BudgetAlert unique
 constraint decides which replica fires; the mail and webhook go out on a small thread pool,
@@ -22,7 +22,8 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
 from . import metrics
-from .budget import month_spend, month_start
+from .partitions import month_start
+from .rollups import month_spend
 
 log = logging.getLogger("gateway.alerts")
 

@@ -22,12 +22,12 @@ _ANSWERS = {
 def report(request, tenant: Tenant | None, query: dict):
     """The report of `tenant` (None: every tenant) in the format the query asks for."""
     period, group_by = query["period"], query["group_by"]
-    rows = reports.ledger(period.start, period.end, tenant.pk if tenant else None)
-    groups = reports.grouped(rows, group_by)
+    selection = reports.Selection(period.start, period.end, tenant.pk if tenant else None)
+    groups = reports.grouped(selection, group_by)
     if query["format"] == "csv":
         name = f"usage-{tenant.slug if tenant else 'all'}-{period.start}-{period.end}-{group_by}.csv"
         return exports.csv_response(request._request, exports.report_csv(group_by, groups), name)
-    body = UsageReport(tenant.slug if tenant else None, period, group_by, groups, reports.totals(rows))
+    body = UsageReport(tenant.slug if tenant else None, period, group_by, groups, reports.summed(groups))
     return Response(UsageReportSerializer(body).data)
 
 

@@ -5,4 +5,8 @@ class UsageConfig(AppConfig):
     name = "usage"
 
     def ready(self):
-        from . import metrics  # noqa: F401  (its gauges join the sampler)
+        from infra.metrics import on_sample
+
+        from . import ledger, metrics
+
+        on_sample(lambda: metrics.LEDGER_QUEUE.set(ledger.pending()))

@@ -16,14 +16,14 @@ import threading
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Coroutine
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F
 
 from infra.errors import GatewayError
 from infra.sharedredis import NO_REDIS, shared_redis
@@ -32,6 +32,8 @@ from tenants.principal import Principal
 
 from . import ledger
 from .cost import cost_usd, from_pico, to_pico
+from .partitions import bounds, month_start
+from .rollups import month_spend
 
 log = logging.getLogger("gateway.budget")
 
@@ -82,29 +84,6 @@ class Reservation:
     settled: bool = False
 
 
-def month_start(moment: datetime) -> date:
-    return moment.astimezone(timezone.utc).date().replace(day=1)
-
-
-def next_month(month: date) -> date:
-    return (month + timedelta(days=32)).replace(day=1)
-
-
-def _bounds(month: date) -> tuple[datetime, datetime]:
-    start = datetime(month.year, month.month, 1, tzinfo=timezone.utc)
-    end = next_month(month)
-    return start, datetime(end.year, end.month, 1, tzinfo=timezone.utc)
-
-
-def month_spend(tenant_id: int, month: date) -> Decimal:
-    """The ledger's month-to-date cost for a tenant (one indexed query)."""
-    from .models import UsageRecord
-
-    start, end = _bounds(month)
-    rows = UsageRecord.objects.filter(tenant_id=tenant_id, created_at__gte=start, created_at__lt=end)
-    return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
-
-
 def _input_prices(target: Target) -> tuple[Decimal, ...]:
     cached, write = target.cached_input_price_per_mtok, target.cache_write_price_per_mtok
     return tuple(p for p in (target.input_price_per_mtok, cached, write) if p is not None)
@@ -139,13 +118,13 @@ def seed_spend(tenant_id: int, month: date) -> Decimal:
     """The month's spend as a reseed counts it: the ledger's rows plus this process's entries not written yet.
 
     Read with the ledger's writes held, so no batch is in neither place; one being written is waited for."""
-    start, end = _bounds(month)
+    start, end = bounds(month)
     with ledger.writes_held():
         return month_spend(tenant_id, month) + ledger.unwritten_cost(tenant_id, start, end)
 
 
 def budget_exceeded(month: date) -> GatewayError:
-    reset = _bounds(month)[1] - datetime.now(timezone.utc)
+    reset = bounds(month)[1] - datetime.now(timezone.utc)
     return GatewayError(
         429, "budget_exceeded", "This tenant's monthly budget is spent.", code="insufficient_quota",
         headers={"Retry-After": str(max(int(reset.total_seconds()), 1))},

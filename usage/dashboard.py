@@ -14,7 +14,7 @@ from providers.models import Provider
 from tenants.models import Tenant
 
 from . import reports
-from .models import BudgetAlert, UsageRecord
+from .models import BudgetAlert, UsageDayTotal, UsageRecord
 
 HEALTH_WINDOW = timedelta(minutes=15)
 BUSIEST_TENANTS = 5
@@ -65,26 +65,24 @@ class TenantFigures:
 
 
 def _figures(span: Q | None) -> dict:
-    """Aggregates of requests, errors and spend, over the rows matching `span` (None: all)."""
-    errors = _ERROR & span if span is not None else _ERROR
+    """Aggregates of requests, errors and spend over the day totals matching `span` (None: all)."""
     return {
-        "requests": Count("pk", filter=span),
-        "errors": Count("pk", filter=errors),
+        "requests": Coalesce(Sum("requests", filter=span), 0),
+        "errors": Coalesce(Sum("errors", filter=span), 0),
         "cost": Coalesce(Sum("cost_usd", filter=span), Value(Decimal(0)), output_field=_MONEY),
     }
 
 
 def tenants_month(now: datetime) -> list[TenantFigures]:
-    """Each tenant's figures today and this month (UTC), busiest first: one pass over the month's rows."""
+    """Each tenant's figures today and this month (UTC), busiest first: one pass over the month's day totals."""
     day = now.astimezone(UTC).date()
-    today = Q(created_at__gte=_midnight(day))
     aggregates = {f"month_{name}": value for name, value in _figures(None).items()}
-    aggregates |= {f"today_{name}": value for name, value in _figures(today).items()}
+    aggregates |= {f"today_{name}": value for name, value in _figures(Q(day=day)).items()}
     # The slug comes from a subquery on each group, not a join, so grouping needs no second column.
     slug = Subquery(Tenant.objects.filter(pk=OuterRef("tenant_id")).values("slug")[:1])
     rows = (
-        reports.ledger(day.replace(day=1)).values("tenant_id").annotate(**aggregates).annotate(slug=slug)
-        .order_by("-month_requests", "tenant_id")
+        UsageDayTotal.objects.filter(day__gte=day.replace(day=1)).values("tenant_id").annotate(**aggregates)
+        .annotate(slug=slug).order_by("-month_requests", "tenant_id")
     )
     return [
         TenantFigures(
@@ -188,16 +186,17 @@ class Glance:
 
 
 def glance(tenant: Tenant, now: datetime) -> Glance:
-    """Totals, top models, recent errors and fired alerts for the tenant's month (four queries)."""
+    """Totals, top models, recent errors and fired alerts for the tenant's month (three queries: the models' rollups, recent errors, alerts)."""
     month = now.astimezone(UTC).date().replace(day=1)
-    rows = reports.ledger(month, None, tenant.pk)
-    top = rows.values(bucket=reports.GROUPS["model"]).annotate(**reports.METRICS).order_by("-cost_usd", "-requests")
+    selection = reports.Selection(month, None, tenant.pk)
+    models = reports.grouped(selection, "model")
+    top = sorted(models, key=lambda g: (-g.totals.cost_usd, -g.totals.requests))
     return Glance(
         month=month,
-        totals=reports.totals(rows),
+        totals=reports.summed(models),
         budget_usd=tenant.monthly_budget_usd,
-        top_models=[reports.Group(row.pop("bucket"), reports.Totals(**row)) for row in top[:TOP_MODELS]],
-        recent_errors=list(rows.filter(_ERROR).order_by("-created_at")[:RECENT_ERRORS]),
+        top_models=top[:TOP_MODELS],
+        recent_errors=list(reports.ledger(month, None, tenant.pk).filter(_ERROR).order_by("-created_at")[:RECENT_ERRORS]),
         alerts=list(BudgetAlert.objects.filter(tenant=tenant, month=month).order_by("threshold")),
     )
 

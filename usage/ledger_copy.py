@@ -3,7 +3,7 @@
 bulk_create builds a model instance per row and Django sends UNNEST arrays whose values
 psycopg dumps one by one in Python; COPY with declared column types formats whole rows in
 psycopg's C code. The rows go into a session-local temporary table, then one statement
-moves them into the ledger with ON CONFLICT (request_id) DO NOTHING, so a retried batch
+moves them into the ledger with ON CONFLICT (request_id, created_at) DO NOTHING, so a retried batch
 still cannot double-count. It all happens in one transaction: a failure leaves nothing
 written and nothing staged.
 
@@ -33,8 +33,12 @@ class _Refused(Exception):
 
 
 @cache
-def _statements(model, names: tuple[str, ...], unique: str) -> tuple[str, str, str, list[str]]:
-    """CREATE the staging table, COPY into it, move its rows into the table; and the COPY types."""
+def _statements(model, names: tuple[str, ...], unique: tuple[str, ...], then: tuple[tuple[str, ...], str] | None,
+                ) -> tuple[str, str, str, list[str]]:
+    """CREATE the staging table, COPY into it, move its rows into the table; and the COPY types.
+
+    `then`: columns the move returns as `moved` (the rows really inserted) and the SQL that follows
+    reading them (CTEs then a statement), run as part of the same statement."""
     meta = model._meta
     conn = connections[router.db_for_write(model)]
     quote = conn.ops.quote_name
@@ -48,17 +52,20 @@ def _statements(model, names: tuple[str, ...], unique: str) -> tuple[str, str, s
     create = f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({', '.join(definitions)}) ON COMMIT DELETE ROWS"
     copy = f"COPY {staging} ({columns}) FROM STDIN"
     # Deleting what it moves keeps staging empty even when an outer transaction goes on.
-    move = (
-        f"WITH staged AS (DELETE FROM {staging} RETURNING {columns})"
-        f" INSERT INTO {table} ({columns}) SELECT {columns} FROM staged"
-        f" ON CONFLICT ({quote(meta.get_field(unique).column)}) DO NOTHING"
-    )
+    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
+    insert = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM staged ON CONFLICT ({conflict}) DO NOTHING"
+    move = f"WITH staged AS (DELETE FROM {staging} RETURNING {columns}) {insert}"
+    if then is not None:
+        returned, rest = then
+        move = (f"WITH staged AS (DELETE FROM {staging} RETURNING {columns}),"
+                f" moved AS ({insert} RETURNING {', '.join(quote(c) for c in returned)}) {rest}")
     types = [f.db_type(conn).partition("(")[0] for f in fields]  # numeric(24, 12) -> numeric
     return create, copy, move, types
 
 
-def insert(model, names: tuple[str, ...], rows: Iterable[Sequence], unique: str) -> bool:
-    """Insert rows (values in the order of names), skipping those whose unique field exists.
+def insert(model, names: tuple[str, ...], rows: Iterable[Sequence], unique: tuple[str, ...],
+           then: tuple[tuple[str, ...], str] | None = None) -> bool:
+    """Insert rows (values in the order of names), skipping those whose unique fields exist; `then` as _statements.
 
     Returns False, writing nothing, when COPY cannot be used (not PostgreSQL, or temporary
     tables refused). Raises Django's database errors, IntegrityError and DataError included.
@@ -68,7 +75,7 @@ def insert(model, names: tuple[str, ...], rows: Iterable[Sequence], unique: str)
     conn = connections[alias]
     if conn.vendor != "postgresql" or _refused:
         return False
-    create, copy, move, types = _statements(model, names, unique)
+    create, copy, move, types = _statements(model, names, unique, then)
     try:
         with transaction.atomic(using=alias), conn.cursor() as cursor:
             try:

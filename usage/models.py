@@ -48,8 +48,10 @@ class UsageRecord(models.Model):
                 condition=Q(cached_input_price_per_mtok__gte=0) & Q(cache_write_price_per_mtok__gte=0),
                 name="usage_cache_prices_non_negative",
             ),
-            # The ledger writer retries batches; the request id makes a retry harmless.
-            models.UniqueConstraint(fields=["request_id"], name="usage_request_id_unique"),
+            # The ledger writer retries batches; the request id makes a retry harmless. PostgreSQL partitions
+            # the table by month on created_at, and a partitioned table's unique keys must hold that column;
+            # a retried entry carries its created_at, so the pair still refuses it.
+            models.UniqueConstraint(fields=["request_id", "created_at"], name="usage_request_id_unique"),
         ]
         indexes = [
             # /v1/usage, budgets and reports: one tenant over a period.
@@ -111,3 +113,80 @@ class BudgetCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.month:%Y-%m} {self.amount_usd}"
+
+
+class UsageTotalsBase(models.Model):
+    """What every rollup row counts: the sums of its ledger rows, exactly (usage/rollups.py keeps them)."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    requests = models.BigIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=30, decimal_places=12, default=0)
+    cached_requests = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0, help_text="Rows answered with status 400 or above.")
+
+    class Meta:
+        abstract = True
+
+
+class UsageDaily(UsageTotalsBase):
+    """The ledger summed per tenant, key, model and UTC day."""
+
+    # Not a foreign key: 0 stands for "no key", so the unique key has no NULL and upserts find their row.
+    key_id = models.BigIntegerField(default=0, help_text="The ApiKey's id; 0 for rows without a key.")
+    model = models.CharField(max_length=200)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            # The writer's upsert target; day first: the report's edge days across all tenants.
+            models.UniqueConstraint(fields=["day", "tenant", "key_id", "model"], name="usage_daily_key"),
+        ]
+        # One tenant's days (/v1/usage by model or key, a tenant's month at a glance).
+        indexes = [models.Index(fields=["tenant", "day"], name="usage_daily_tenant_day")]
+
+
+class UsageMonthly(UsageTotalsBase):
+    """The ledger summed per tenant, key, model and UTC calendar month: reports by model or key over months."""
+
+    key_id = models.BigIntegerField(default=0, help_text="The ApiKey's id; 0 for rows without a key.")
+    model = models.CharField(max_length=200)
+    month = models.DateField(help_text="First day of the calendar month (UTC).")
+
+    class Meta:
+        constraints = [
+            # The writer's upsert target; month first: the admin report's models over all tenants.
+            models.UniqueConstraint(fields=["month", "tenant", "key_id", "model"], name="usage_monthly_key"),
+        ]
+        # One tenant's months (/v1/usage by model or key).
+        indexes = [models.Index(fields=["tenant", "month"], name="usage_monthly_tenant_month")]
+
+
+class UsageDayTotal(UsageTotalsBase):
+    """The ledger summed per tenant and UTC day: totals, days, tenants, budgets and the dashboard."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            # The writer's upsert target; day first: totals, days and tenants over all tenants, the dashboard.
+            models.UniqueConstraint(fields=["day", "tenant"], name="usage_daytotal_key"),
+        ]
+        # One tenant's days: /v1/usage totals and days, budget reseeding and alerts (month_spend).
+        indexes = [models.Index(fields=["tenant", "day"], name="usage_daytotal_tenant_day")]
+
+
+class PrunedMonth(models.Model):
+    """A month whose ledger rows prune_usage dropped; its rollups stay, and rebuild_rollups leaves them alone."""
+
+    month = models.DateField(unique=True, help_text="First day of the calendar month (UTC).")
+    rows = models.BigIntegerField(help_text="Ledger rows dropped.")
+    exported_to = models.CharField(max_length=500, blank=True)
+    pruned_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}"
