@@ -1,0 +1,127 @@
+"""The hot path's wire to Redis for each topology, and the Django cache's Cluster client.
+
+One node: infra/redispipe.py, our own pipelined connection (measured faster, bench/README.md).
+Sentinel and Cluster: redis-py's own clients, which follow a failover by themselves (Sentinel's
+pool asks the sentinels for the master on every new connection and drops those to a demoted one;
+the cluster client follows MOVED and reloads its slot map). ClientPipe puts them behind the same
+`pack(*parts)` and `send(commands, done)` as redispipe's pipes, so infra/sharedredis.py batches,
+reloads scripts (NOSCRIPT) and falls back in one place, whatever the topology.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from django_redis.pool import ConnectionFactory
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster as SyncRedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
+
+from . import redisconfig, redispipe
+from .hotsettings import hot
+from .redisconfig import CLUSTER, SENTINEL, Topology
+
+
+def current() -> Topology:
+    """The topology the settings name now (tests change them in place; settings checked them at start)."""
+    url = hot.REDIS_URL
+    if not url:
+        return Topology("", "")
+    if hot.REDIS_SENTINELS:
+        return Topology(SENTINEL, url, tuple(hot.REDIS_SENTINELS), hot.REDIS_SENTINEL_MASTER, hot.REDIS_SENTINEL_PASSWORD)
+    return Topology(CLUSTER if hot.REDIS_CLUSTER else redisconfig.SINGLE, url)
+
+
+def mode() -> str:
+    """single, sentinel or cluster; "none" without Redis (for /health)."""
+    return current().mode or "none"
+
+
+class ClientPipe:
+    """A redis-py client behind redispipe's `send`: a task per batch, replies (error replies in place) in order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: Any, per_command: bool) -> None:
+        self._loop, self._client = loop, client
+        # Cluster: each command on its own, concurrently; the client routes it by its key's slot, and
+        # SCRIPT LOAD goes to every primary, which a cluster pipeline refuses.
+        self._per_command = per_command
+        self._tasks: set[asyncio.Task] = set()
+
+    @staticmethod
+    def pack(*parts: object) -> tuple:
+        """A command as the client takes it: its parts."""
+        return parts
+
+    def send(self, commands: list[Sequence], done: redispipe.Done) -> None:
+        task = self._loop.create_task(self._exchange(commands, done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _exchange(self, commands: list[Sequence], done: redispipe.Done) -> None:
+        try:
+            if self._per_command:
+                replies = await asyncio.gather(*(self._client.execute_command(*parts) for parts in commands),
+                                               return_exceptions=True)
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                for parts in commands:
+                    pipe.execute_command(*parts)
+                replies = await pipe.execute(raise_on_error=False)
+        except asyncio.CancelledError:
+            done(RedisConnectionError("Redis connection closed"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the callers must hear
+            done(exc if isinstance(exc, RedisError) else RedisConnectionError(f"Error talking to Redis: {exc!r}"))
+        else:
+            done(list(replies))
+
+    def close(self) -> None:
+        """Fail the batches in flight and close the client (unless its loop is closed: then nothing runs)."""
+        redispipe.close_tasks(self._loop, self._tasks, self._client.aclose)
+
+
+Pipe = redispipe.Pipe | ClientPipe
+
+
+def pipe_for(redis: Topology, loop: asyncio.AbstractEventLoop, connect_timeout: float, timeout: float) -> Pipe:
+    """redispipe's own pipe for one node; redis-py's clients, which follow failovers, for Sentinel and Cluster."""
+    if redis.mode == SENTINEL:
+        return ClientPipe(loop, sentinel_master(redis, connect_timeout, timeout), per_command=False)
+    if redis.mode == CLUSTER:
+        # One retry: enough to follow a MOVED or a reloaded slot map; a dead node's slots wait for
+        # the cluster's own failover, and the callers fall back meanwhile.
+        client = RedisCluster.from_url(redis.url, socket_timeout=timeout, socket_connect_timeout=connect_timeout,
+                                       retry=Retry(NoBackoff(), 1))
+        return ClientPipe(loop, client, per_command=True)
+    return redispipe.pipe_for(redis.url, loop, connect_timeout, timeout)
+
+
+def sentinel_master(redis: Topology, connect_timeout: float, timeout: float) -> Any:
+    """An asyncio client of the master Sentinel names now, and after every failover."""
+    sentinel = Sentinel(
+        list(redis.sentinels),
+        sentinel_kwargs=redisconfig.sentinel_kwargs(redis, connect_timeout),
+        socket_timeout=timeout,
+        socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 0),  # no retries here: a slow Redis must not slow requests; callers fall back
+        **redisconfig.credentials(redis.url),
+    )
+    return sentinel.master_for(redis.master)
+
+
+class ClusterConnectionFactory(ConnectionFactory):
+    """django-redis's connection factory for a Redis Cluster (it has none): redis-py's RedisCluster client."""
+
+    def connect(self, url: str) -> SyncRedisCluster:
+        params = self.make_connection_params(url)
+        return SyncRedisCluster.from_url(url, socket_timeout=params.get("socket_timeout"),
+                                         socket_connect_timeout=params.get("socket_connect_timeout"))
+
+    def disconnect(self, connection: SyncRedisCluster) -> None:
+        with contextlib.suppress(RedisError):
+            connection.close()

@@ -1,0 +1,150 @@
+"""Throwaway Redis topologies for tests: redis-server and redis-sentinel from Debian, on free loopback ports.
+
+Every wait here polls for a state (a PING answered, a replica in sync, a master named) with a
+generous bound, never a fixed sleep: a busy machine is slow, not wrong.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from .live import free_port
+
+PASSWORD = "s3cret-redis"
+SENTINEL_PASSWORD = "s3cret-sentinel"
+MASTER = "gwmaster"
+
+
+def need(*programs: str) -> None:
+    """Skip without the programs (a failure under CI=true: tests/conftest.py CI_NEEDS, .ci/run installs them)."""
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"needs Redis's {', '.join(missing)}: apt-get install -y redis-server redis-sentinel redis-tools")
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 30.0, every: float = 0.05) -> object:
+    """Poll `check` until it returns something true (exceptions count as not yet); fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (redis.RedisError, OSError) as exc:
+            last = exc
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Node:
+    """One redis-server (or redis-sentinel) process in its own directory."""
+
+    def __init__(self, workdir: Path, args: list[str], password: str | None = PASSWORD, program: str = "redis-server"):
+        self.port = free_port()
+        self.dir = workdir / str(self.port)
+        self.dir.mkdir()
+        self.args, self.password, self.program = args, password, program
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Node":
+        common = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        if self.program == "redis-sentinel":  # a sentinel rewrites its configuration file: it must have one
+            conf = self.dir / "sentinel.conf"
+            conf.write_text("\n".join(self.args) + "\n")
+            cmd = [self.program, str(conf), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
+        else:
+            cmd = [self.program, *common, *self.args]
+        log = open(self.dir / "log", "ab")
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        wait_for(f"{self.program} on port {self.port}", lambda: self.client(timeout=0.5).ping(), timeout=20)
+        return self
+
+    def client(self, timeout: float = 2.0) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=timeout,
+                           socket_connect_timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: a machine lost, not a clean shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Topology:
+    """Owns a temporary directory and the nodes started in it; stop() ends them all."""
+
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="gw-redis-"))
+        self.nodes: list[Node] = []
+
+    def node(self, args: list[str], **kwargs) -> Node:
+        node = Node(self.workdir, args, **kwargs)
+        self.nodes.append(node)
+        return node.start()
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def sentinel_group(top: Topology, sentinels: int = 3) -> tuple[Node, Node, list[Node]]:
+    """A password-protected primary, its replica in sync, and `sentinels` sentinels that agree on them."""
+    auth = ["--requirepass", PASSWORD, "--masterauth", PASSWORD]
+    primary = top.node(auth)
+    replica = top.node([*auth, "--replicaof", "127.0.0.1", str(primary.port)])
+    wait_for("the replica in sync", lambda: replica.client().info("replication").get("master_link_status") == "up")
+    quorum = sentinels // 2 + 1
+    conf = [
+        f"requirepass {SENTINEL_PASSWORD}",  # also what a sentinel presents to the others
+        f"sentinel monitor {MASTER} 127.0.0.1 {primary.port} {quorum}",
+        f"sentinel auth-pass {MASTER} {PASSWORD}",
+        f"sentinel down-after-milliseconds {MASTER} 500",
+        f"sentinel failover-timeout {MASTER} 5000",
+        f"sentinel parallel-syncs {MASTER} 1",
+    ]
+    nodes = [top.node(conf, password=SENTINEL_PASSWORD, program="redis-sentinel") for _ in range(sentinels)]
+
+    def agreed() -> bool:
+        for node in nodes:
+            state = node.client().sentinel_master(MASTER)
+            if state["num-other-sentinels"] < sentinels - 1 or state["num-slaves"] < 1:
+                return False
+        return True
+
+    wait_for("the sentinels to know each other and the replica", agreed, timeout=60, every=0.2)
+    return primary, replica, nodes
+
+
+def master_port(sentinel: Node) -> int:
+    return int(sentinel.client().sentinel_get_master_addr_by_name(MASTER)[1])
+
+
+def cluster(top: Topology, masters: int = 3, replicas: int = 0) -> list[Node]:
+    """A Redis Cluster of `masters` masters (and `replicas` replicas each), made by redis-cli --cluster create."""
+    args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000"]
+    nodes = [top.node(args, password=None) for _ in range(masters * (1 + replicas))]
+    addresses = [f"127.0.0.1:{node.port}" for node in nodes]
+    subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", str(replicas), "--cluster-yes"],
+                   check=True, capture_output=True, timeout=60)
+    for node in nodes:
+        wait_for(f"cluster_state:ok on {node.port}", lambda n=node: n.client().cluster("info")["cluster_state"] == "ok",
+                 timeout=60, every=0.2)
+    return nodes
