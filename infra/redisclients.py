@@ -21,6 +21,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
+from redis.retry import Retry as SyncRetry
 
 from . import redisconfig, redispipe
 from .hotsettings import hot
@@ -54,8 +55,13 @@ class ClientPipe:
 
     @staticmethod
     def pack(*parts: object) -> tuple:
-        """A command as the client takes it: its parts."""
-        return parts
+        """A command as the client takes it: its parts, the name as str, as redis-py's cluster client needs to
+        route it; "SCRIPT LOAD" as one name, as redis-py's own script_load sends it (to every primary)."""
+        name = parts[0].decode() if isinstance(parts[0], bytes) else str(parts[0])
+        if name.upper() == "SCRIPT":
+            sub = parts[1].decode() if isinstance(parts[1], bytes) else str(parts[1])
+            return (f"SCRIPT {sub.upper()}", *parts[2:])
+        return (name, *parts[1:])
 
     def send(self, commands: list[Sequence], done: redispipe.Done) -> None:
         task = self._loop.create_task(self._exchange(commands, done))
@@ -65,8 +71,7 @@ class ClientPipe:
     async def _exchange(self, commands: list[Sequence], done: redispipe.Done) -> None:
         try:
             if self._per_command:
-                replies = await asyncio.gather(*(self._client.execute_command(*parts) for parts in commands),
-                                               return_exceptions=True)
+                replies = await self._each(commands)
             else:
                 pipe = self._client.pipeline(transaction=False)
                 for parts in commands:
@@ -79,6 +84,19 @@ class ClientPipe:
             done(exc if isinstance(exc, RedisError) else RedisConnectionError(f"Error talking to Redis: {exc!r}"))
         else:
             done(list(replies))
+
+    async def _each(self, commands: list[Sequence]) -> list:
+        """Each command on its own, concurrently, except that SCRIPT LOADs finish first: the calls that follow
+        them in a batch are the scripts they load (infra/sharedredis.py's reload after NOSCRIPT)."""
+        run = self._client.execute_command
+        loads = [i for i, parts in enumerate(commands) if parts[0] == "SCRIPT LOAD"]
+        replies: list = [None] * len(commands)
+        for i, reply in zip(loads, await asyncio.gather(*(run(*commands[i]) for i in loads), return_exceptions=True)):
+            replies[i] = reply
+        rest = [i for i in range(len(commands)) if i not in loads]
+        for i, reply in zip(rest, await asyncio.gather(*(run(*commands[i]) for i in rest), return_exceptions=True)):
+            replies[i] = reply
+        return replies
 
     def close(self) -> None:
         """Fail the batches in flight and close the client (unless its loop is closed: then nothing runs)."""
@@ -93,10 +111,11 @@ def pipe_for(redis: Topology, loop: asyncio.AbstractEventLoop, connect_timeout: 
     if redis.mode == SENTINEL:
         return ClientPipe(loop, sentinel_master(redis, connect_timeout, timeout), per_command=False)
     if redis.mode == CLUSTER:
-        # One retry: enough to follow a MOVED or a reloaded slot map; a dead node's slots wait for
-        # the cluster's own failover, and the callers fall back meanwhile.
+        # No retries: a timed-out script may have run, and running it again would count a request twice
+        # (MOVED and ASK are followed all the same). A dead node's slots wait for the cluster's own
+        # failover; the callers fall back meanwhile.
         client = RedisCluster.from_url(redis.url, socket_timeout=timeout, socket_connect_timeout=connect_timeout,
-                                       retry=Retry(NoBackoff(), 1))
+                                       retry=Retry(NoBackoff(), 0))
         return ClientPipe(loop, client, per_command=True)
     return redispipe.pipe_for(redis.url, loop, connect_timeout, timeout)
 
@@ -120,7 +139,8 @@ class ClusterConnectionFactory(ConnectionFactory):
     def connect(self, url: str) -> SyncRedisCluster:
         params = self.make_connection_params(url)
         return SyncRedisCluster.from_url(url, socket_timeout=params.get("socket_timeout"),
-                                         socket_connect_timeout=params.get("socket_connect_timeout"))
+                                         socket_connect_timeout=params.get("socket_connect_timeout"),
+                                         retry=SyncRetry(NoBackoff(), 0))  # callers fall back to the database
 
     def disconnect(self, connection: SyncRedisCluster) -> None:
         with contextlib.suppress(RedisError):

@@ -5,7 +5,10 @@ generous bound, never a fixed sleep: a busy machine is slow, not wrong.
 """
 from __future__ import annotations
 
+import contextlib
+import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -44,11 +47,26 @@ def wait_for(what: str, check: Callable[[], object], timeout: float = 30.0, ever
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def cluster_port() -> int:
+    """A free port below 55536 whose cluster bus port (10000 higher) is free too, as a cluster node needs."""
+    for _ in range(200):
+        port = random.randint(20000, 55000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class Node:
     """One redis-server (or redis-sentinel) process in its own directory."""
 
-    def __init__(self, workdir: Path, args: list[str], password: str | None = PASSWORD, program: str = "redis-server"):
-        self.port = free_port()
+    def __init__(self, workdir: Path, args: list[str], password: str | None = PASSWORD, program: str = "redis-server",
+                 port: int | None = None):
+        self.port = port or free_port()
         self.dir = workdir / str(self.port)
         self.dir.mkdir()
         self.args, self.password, self.program = args, password, program
@@ -105,6 +123,17 @@ class Topology:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def running(build: Callable[[Topology], object], *programs: str):
+    """The nodes `build` starts in a fresh Topology, stopped on leaving; skips without `programs`."""
+    need(*programs)
+    top = Topology()
+    try:
+        yield build(top)
+    finally:
+        top.stop()
+
+
 def sentinel_group(top: Topology, sentinels: int = 3) -> tuple[Node, Node, list[Node]]:
     """A password-protected primary, its replica in sync, and `sentinels` sentinels that agree on them."""
     auth = ["--requirepass", PASSWORD, "--masterauth", PASSWORD]
@@ -140,7 +169,7 @@ def master_port(sentinel: Node) -> int:
 def cluster(top: Topology, masters: int = 3, replicas: int = 0) -> list[Node]:
     """A Redis Cluster of `masters` masters (and `replicas` replicas each), made by redis-cli --cluster create."""
     args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000"]
-    nodes = [top.node(args, password=None) for _ in range(masters * (1 + replicas))]
+    nodes = [top.node(args, password=None, port=cluster_port()) for _ in range(masters * (1 + replicas))]
     addresses = [f"127.0.0.1:{node.port}" for node in nodes]
     subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", str(replicas), "--cluster-yes"],
                    check=True, capture_output=True, timeout=60)

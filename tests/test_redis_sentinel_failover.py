@@ -8,19 +8,15 @@ from tenants import ratelimit
 
 from .conftest import chat_body, make_tenant
 from .live import GatewayServer
-from .redisnodes import MASTER, PASSWORD, SENTINEL_PASSWORD, Topology, master_port, need, sentinel_group, wait_for
+from .redisnodes import MASTER, PASSWORD, SENTINEL_PASSWORD, master_port, running, sentinel_group, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def sentinels():
-    need("redis-server", "redis-sentinel")
-    top = Topology()
-    try:
-        yield sentinel_group(top, sentinels=3)
-    finally:
-        top.stop()
+    with running(lambda top: sentinel_group(top, sentinels=3), "redis-server", "redis-sentinel") as nodes:
+        yield nodes
 
 
 def gateway_env(nodes) -> dict[str, str]:
