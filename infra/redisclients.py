@@ -44,13 +44,11 @@ def mode() -> str:
 
 
 class ClientPipe:
-    """A redis-py client behind redispipe's `send`: a task per batch, replies (error replies in place) in order."""
+    """A redis-py client (Sentinel's master, or a cluster) behind redispipe's `send`: a task and a pipeline per
+    batch, replies (error replies in place) in order."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, client: Any, per_command: bool) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: Any) -> None:
         self._loop, self._client = loop, client
-        # Cluster: each command on its own, concurrently; the client routes it by its key's slot, and
-        # SCRIPT LOAD goes to every primary, which a cluster pipeline refuses.
-        self._per_command = per_command
         self._tasks: set[asyncio.Task] = set()
 
     @staticmethod
@@ -70,32 +68,36 @@ class ClientPipe:
 
     async def _exchange(self, commands: list[Sequence], done: redispipe.Done) -> None:
         try:
-            if self._per_command:
-                replies = await self._each(commands)
-            else:
-                pipe = self._client.pipeline(transaction=False)
-                for parts in commands:
-                    pipe.execute_command(*parts)
-                replies = await pipe.execute(raise_on_error=False)
+            replies = await self._batch(commands)
         except asyncio.CancelledError:
             done(RedisConnectionError("Redis connection closed"))
             raise
         except Exception as exc:  # noqa: BLE001 - whatever it is, the callers must hear
             done(exc if isinstance(exc, RedisError) else RedisConnectionError(f"Error talking to Redis: {exc!r}"))
         else:
-            done(list(replies))
+            done(replies)
 
-    async def _each(self, commands: list[Sequence]) -> list:
-        """Each command on its own, concurrently, except that SCRIPT LOADs finish first: the calls that follow
-        them in a batch are the scripts they load (infra/sharedredis.py's reload after NOSCRIPT)."""
-        run = self._client.execute_command
+    async def _batch(self, commands: list[Sequence]) -> list:
+        """One pipeline (the cluster client's splits it by node); SCRIPT LOADs on their own and first.
+
+        A cluster pipeline refuses SCRIPT LOAD, which goes to every primary; the calls after it in a batch
+        are the scripts it loads (infra/sharedredis.py's reload after NOSCRIPT). Not each command on its
+        own either: redis-py 8.1's cluster client, given error replies (NOSCRIPT) to concurrent single
+        commands, broke connections in use ("Connection closed by server")."""
         loads = [i for i, parts in enumerate(commands) if parts[0] == "SCRIPT LOAD"]
         replies: list = [None] * len(commands)
-        for i, reply in zip(loads, await asyncio.gather(*(run(*commands[i]) for i in loads), return_exceptions=True)):
-            replies[i] = reply
+        for i in loads:
+            try:
+                replies[i] = await self._client.execute_command(*commands[i])
+            except RedisError as exc:  # a compile error: the caller's (sharedredis hands it on)
+                replies[i] = exc
         rest = [i for i in range(len(commands)) if i not in loads]
-        for i, reply in zip(rest, await asyncio.gather(*(run(*commands[i]) for i in rest), return_exceptions=True)):
-            replies[i] = reply
+        if rest:
+            pipe = self._client.pipeline(transaction=False)
+            for i in rest:
+                pipe.execute_command(*commands[i])
+            for i, reply in zip(rest, await pipe.execute(raise_on_error=False)):
+                replies[i] = reply
         return replies
 
     def close(self) -> None:
@@ -109,14 +111,14 @@ Pipe = redispipe.Pipe | ClientPipe
 def pipe_for(redis: Topology, loop: asyncio.AbstractEventLoop, connect_timeout: float, timeout: float) -> Pipe:
     """redispipe's own pipe for one node; redis-py's clients, which follow failovers, for Sentinel and Cluster."""
     if redis.mode == SENTINEL:
-        return ClientPipe(loop, sentinel_master(redis, connect_timeout, timeout), per_command=False)
+        return ClientPipe(loop, sentinel_master(redis, connect_timeout, timeout))
     if redis.mode == CLUSTER:
         # No retries: a timed-out script may have run, and running it again would count a request twice
         # (MOVED and ASK are followed all the same). A dead node's slots wait for the cluster's own
         # failover; the callers fall back meanwhile.
         client = RedisCluster.from_url(redis.url, socket_timeout=timeout, socket_connect_timeout=connect_timeout,
                                        retry=Retry(NoBackoff(), 0))
-        return ClientPipe(loop, client, per_command=True)
+        return ClientPipe(loop, client)
     return redispipe.pipe_for(redis.url, loop, connect_timeout, timeout)
 
 

@@ -1,4 +1,5 @@
 """A three-master Redis Cluster made by the test: limits exact across two gateways, cache and budgets working."""
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -7,6 +8,7 @@ import httpx
 import pytest
 import redis
 
+from infra import redisconfig
 from usage import budget
 
 from .conftest import chat_body, make_tenant
@@ -55,3 +57,20 @@ def test_limits_are_exact_across_two_gateways_and_cache_and_budget_work(mock_pro
     assert int(counter[b"u"]) > 0 or int(counter[b"p"]) > 0  # the budget counter lives in the cluster
     assert store.keys("gw:cache:*"), "the cache entry lives in the cluster"
     store.close()
+
+
+def test_the_live_feed_reaches_replicas_through_the_cluster(three_masters):
+    asyncio.run(_group_message_arrives(redisconfig.topology(gateway_env(three_masters)["REDIS_URL"], cluster=True)))
+
+
+async def _group_message_arrives(redis: redisconfig.Topology) -> None:
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    config = redisconfig.channel_layer(redis)["CONFIG"]
+    sender, receiver = RedisPubSubChannelLayer(**config), RedisPubSubChannelLayer(**config)
+    channel = await receiver.new_channel()
+    await receiver.group_add("admin-live", channel)
+    await sender.group_send("admin-live", {"type": "ledger.batch", "n": 1})
+    assert await asyncio.wait_for(receiver.receive(channel), 10) == {"type": "ledger.batch", "n": 1}
+    await sender.flush()
+    await receiver.flush()

@@ -1,9 +1,11 @@
 """Sentinel fails the primary over mid-traffic: requests keep being answered, limits and cache resume on the new primary."""
+import asyncio
 import threading
 
 import httpx
 import pytest
 
+from infra import redisconfig
 from tenants import ratelimit
 
 from .conftest import chat_body, make_tenant
@@ -80,3 +82,23 @@ def test_failover_mid_traffic_keeps_answering_and_shared_state_resumes_on_the_ne
 
     assert traffic.statuses and set(traffic.statuses) == {200}, traffic.statuses
     assert len(traffic.statuses) > 10
+    # The live feed's channel layer, as settings build it, reaches a group on the new primary.
+    assert asyncio.run(group_message_arrives(gateway_env(nodes), replica)) == {"type": "ledger.batch", "n": 1}
+
+
+async def group_message_arrives(env: dict[str, str], new_primary) -> dict:
+    """What one replica's layer sends to a group, another replica's layer receives."""
+    from channels_redis.core import RedisChannelLayer
+
+    redis = redisconfig.topology(env["REDIS_URL"], env["REDIS_SENTINELS"], env["REDIS_SENTINEL_MASTER"],
+                                 env["REDIS_SENTINEL_PASSWORD"])
+    config = redisconfig.channel_layer(redis)["CONFIG"]
+    sender, receiver = RedisChannelLayer(**config), RedisChannelLayer(**config)
+    channel = await receiver.new_channel()
+    await receiver.group_add("admin-live", channel)
+    assert new_primary.client().keys("asgi:group:*")  # the group lives on the new primary
+    await sender.group_send("admin-live", {"type": "ledger.batch", "n": 1})
+    message = await asyncio.wait_for(receiver.receive(channel), 10)
+    await sender.close_pools()
+    await receiver.close_pools()
+    return message
