@@ -20,12 +20,16 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster as SyncRedisCluster
-from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
+from redis.exceptions import ClusterDownError, ConnectionError as RedisConnectionError, RedisError, SlotNotCoveredError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry as SyncRetry
 
 from . import redisconfig, redispipe
 from .hotsettings import hot
 from .redisconfig import CLUSTER, SENTINEL, Topology
+
+# What says a cluster's slot map may be out of date: a node gone, or the cluster mid-failover.
+_NODE_LOST = (RedisConnectionError, RedisTimeoutError, ClusterDownError, SlotNotCoveredError)
 
 
 def current() -> Topology:
@@ -47,8 +51,8 @@ class ClientPipe:
     """A redis-py client (Sentinel's master, or a cluster) behind redispipe's `send`: a task and a pipeline per
     batch, replies (error replies in place) in order."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, client: Any) -> None:
-        self._loop, self._client = loop, client
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: Any, cluster: bool = False) -> None:
+        self._loop, self._client, self._cluster = loop, client, cluster
         self._tasks: set[asyncio.Task] = set()
 
     @staticmethod
@@ -74,8 +78,22 @@ class ClientPipe:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever it is, the callers must hear
             done(exc if isinstance(exc, RedisError) else RedisConnectionError(f"Error talking to Redis: {exc!r}"))
+            await self._lost(exc)
         else:
             done(replies)
+            lost = next((r for r in replies if isinstance(r, _NODE_LOST)), None)
+            if lost is not None:
+                await self._lost(lost)
+
+    async def _lost(self, exc: BaseException) -> None:
+        """A cluster node failed: drop the slot map, so the next batch asks the cluster for the new one.
+
+        redis-py's cluster pipeline, retrying nothing (as asked: no script may run twice), does not mark
+        its slot map stale itself; without this, calls kept going to a dead master after its replica took
+        over. aclose() also closes the other nodes' connections: their calls in flight fall back too."""
+        if self._cluster and isinstance(exc, _NODE_LOST):
+            with contextlib.suppress(Exception):
+                await self._client.aclose()
 
     async def _batch(self, commands: list[Sequence]) -> list:
         """One pipeline (the cluster client's splits it by node); SCRIPT LOADs on their own and first.
@@ -118,7 +136,7 @@ def pipe_for(redis: Topology, loop: asyncio.AbstractEventLoop, connect_timeout: 
         # failover; the callers fall back meanwhile.
         client = RedisCluster.from_url(redis.url, socket_timeout=timeout, socket_connect_timeout=connect_timeout,
                                        retry=Retry(NoBackoff(), 0))
-        return ClientPipe(loop, client)
+        return ClientPipe(loop, client, cluster=True)
     return redispipe.pipe_for(redis.url, loop, connect_timeout, timeout)
 
 

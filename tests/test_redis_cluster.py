@@ -1,4 +1,5 @@
-"""A three-master Redis Cluster made by the test: limits exact across two gateways, cache and budgets working."""
+"""A Redis Cluster made by the test: limits exact across two gateways, cache, budgets and the live feed working;
+a master lost mid-traffic is replaced and shared state resumes on its replica."""
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -11,9 +12,12 @@ import redis
 from infra import redisconfig
 from usage import budget
 
+from tenants import ratelimit
+
 from .conftest import chat_body, make_tenant
 from .live import GatewayServer
-from .redisnodes import cluster, running
+from .redisnodes import cluster, running, wait_for
+from .test_redis_sentinel_failover import Traffic
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,3 +78,43 @@ async def _group_message_arrives(redis: redisconfig.Topology) -> None:
     assert await asyncio.wait_for(receiver.receive(channel), 10) == {"type": "ledger.batch", "n": 1}
     await sender.flush()
     await receiver.flush()
+
+
+@pytest.fixture
+def masters_with_replicas():
+    with running(lambda top: cluster(top, masters=3, replicas=1), "redis-server", "redis-cli") as nodes:
+        yield nodes
+
+
+def test_a_master_lost_mid_traffic_is_replaced_and_limits_and_cache_resume(mock_provider, masters_with_replicas):
+    nodes = masters_with_replicas
+    tenant = make_tenant("acme", rpm_limit=100_000)
+    rpm = ratelimit.PREFIX + ratelimit.limit_key(tenant.tenant.pk) + ":rpm"
+    before = redis.RedisCluster(host="127.0.0.1", port=nodes[0].port)
+    owner = before.get_node_from_key(rpm)
+    victim = next(node for node in nodes if node.port == owner.port)
+    survivor = next(node for node in nodes if node is not victim and node.port != nodes[1].port)
+    before.close()
+    with GatewayServer(env={**gateway_env(nodes), "REDIS_RETRY_SECONDS": "0.2"}) as server:
+        traffic = Traffic(server.url, tenant.headers)
+        traffic.start()
+        wait_for("traffic counted in the cluster", lambda: victim.client().zcard(rpm) > 5)
+        victim.kill()
+
+        def promoted() -> redis.RedisCluster | None:
+            store = redis.RedisCluster(host="127.0.0.1", port=survivor.port, socket_timeout=1)
+            if store.get_node_from_key(rpm).port != victim.port and store.cluster_info()["cluster_state"] == "ok":
+                return store
+            store.close()
+            return None
+
+        store = wait_for("a replica to take the lost master's slots", promoted, timeout=60, every=0.2)
+        counted = store.zcard(rpm)
+        wait_for("the traffic counted on the new master", lambda: store.zcard(rpm) > counted + 5, timeout=30)
+        traffic.stopping.set()
+        traffic.join(30)
+        with httpx.Client(base_url=server.url, headers=tenant.headers, timeout=10) as client:
+            fresh = chat_body(temperature=0, text="after the cluster failover")
+            assert [client.post("/v1/chat/completions", json=fresh).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
+        store.close()
+    assert traffic.statuses and set(traffic.statuses) == {200}, traffic.statuses
