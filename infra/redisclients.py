@@ -17,7 +17,7 @@ from typing import Any
 from django_redis.pool import ConnectionFactory
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelManagedSSLConnection
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.exceptions import ClusterDownError, ConnectionError as RedisConnectionError, RedisError, SlotNotCoveredError
@@ -150,6 +150,9 @@ def sentinel_master(redis: Topology, connect_timeout: float, timeout: float) -> 
         retry=Retry(NoBackoff(), 0),  # no retries here: a slow Redis must not slow requests; callers fall back
         **redisconfig.credentials(redis.url),
     )
+    tls = redisconfig.tls_options(redis.url)
+    if tls:
+        return sentinel.master_for(redis.master, connection_class=SentinelManagedSSLConnection, **tls)
     return sentinel.master_for(redis.master)
 
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.sentinel import SentinelManagedSSLConnection as AsyncSentinelManagedSSLConnection
+from redis.connection import parse_url
+from redis.sentinel import SentinelManagedSSLConnection
 
 from .env import envbool, envstr
 
@@ -66,15 +69,15 @@ def _sentinel(url: str, sentinels: tuple[tuple[str, int], ...], master: str, pas
         raise ImproperlyConfigured(
             f"REDIS_SENTINEL_MASTER must be lower-case letters, digits, '.', '_' or '-', got {master!r}")
     parts = urlsplit(url or f"redis://{master}/0")
-    if parts.scheme != "redis":
+    if parts.scheme not in ("redis", "rediss"):
         raise ImproperlyConfigured(
-            f"With REDIS_SENTINELS, REDIS_URL must be redis://[:password@]{master}/db (TLS to Sentinel's master is "
-            f"not supported), got scheme {parts.scheme!r}")
+            f"With REDIS_SENTINELS, REDIS_URL must be redis[s]://[:password@]{master}/db, got scheme {parts.scheme!r}")
     if not parts.path.strip("/").isdigit() and parts.path.strip("/"):
         raise ImproperlyConfigured(f"REDIS_URL's database must be a number, got {parts.path!r}")
     credentials = parts.netloc.rpartition("@")[0]
     # The host is the master's name, as django-redis reads it; the address comes from Sentinel.
-    named = urlunsplit((parts.scheme, f"{credentials}@{master}" if credentials else master, parts.path or "/0", "", ""))
+    named = urlunsplit((parts.scheme, f"{credentials}@{master}" if credentials else master, parts.path or "/0",
+                        parts.query, ""))
     return Topology(SENTINEL, named, sentinels, master, password)
 
 
@@ -97,6 +100,7 @@ def from_environment() -> Topology:
 
 def django_cache(redis: Topology, key_prefix: str) -> dict:
     """The default Django cache (key cache, brute-force counters, /health's probe) on this Redis."""
+    location = redis.url
     options = {
         "CLIENT_CLASS": "django_redis.client.DefaultClient",
         "SOCKET_CONNECT_TIMEOUT": 0.5,
@@ -110,11 +114,15 @@ def django_cache(redis: Topology, key_prefix: str) -> dict:
         options["CONNECTION_FACTORY"] = "django_redis.pool.SentinelConnectionFactory"
         options["SENTINELS"] = list(redis.sentinels)
         options["SENTINEL_KWARGS"] = sentinel_kwargs(redis, 0.5)
+        tls = tls_options(redis.url)
+        if tls:  # a rediss:// LOCATION would make redis-py connect to the master's name, not Sentinel's answer
+            options["CONNECTION_POOL_KWARGS"] = {"connection_class": SentinelManagedSSLConnection, **tls}
+            location = plain_url(redis.url)
     elif redis.mode == CLUSTER:
         options["CONNECTION_FACTORY"] = "infra.redisclients.ClusterConnectionFactory"
     return {
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
-        "LOCATION": redis.url,
+        "LOCATION": location,
         "OPTIONS": options,
         "KEY_PREFIX": key_prefix,
     }
@@ -129,6 +137,8 @@ def channel_layer(redis: Topology) -> dict:
     if redis.mode == SENTINEL:
         host = {"sentinels": list(redis.sentinels), "master_name": redis.master,
                 "sentinel_kwargs": sentinel_kwargs(redis, 1.0), **credentials(redis.url)}
+        if tls_options(redis.url):
+            host |= {"connection_class": AsyncSentinelManagedSSLConnection, **tls_options(redis.url)}
         return {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}
     if redis.mode == CLUSTER:
         return {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [redis.url]}}
@@ -140,7 +150,23 @@ def sentinel_kwargs(redis: Topology, timeout: float) -> dict:
     out: dict = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if redis.sentinel_password:
         out["password"] = redis.sentinel_password
+    if tls_options(redis.url):  # rediss://: the sentinels are reached over TLS too, with the same options
+        out |= {"ssl": True, **tls_options(redis.url)}
     return out
+
+
+def tls_options(url: str) -> dict:
+    """The ssl_* options of a rediss:// URL as redis-py reads them (its defaults: certificate required,
+    host name checked); {} for redis://."""
+    if not url.startswith("rediss://"):
+        return {}
+    return {name: value for name, value in parse_url(url).items() if name.startswith("ssl_")}
+
+
+def plain_url(url: str) -> str:
+    """The URL as redis://, without its query (its TLS options go to the connection class instead)."""
+    parts = urlsplit(url)
+    return urlunsplit(("redis", parts.netloc, parts.path, "", ""))
 
 
 def credentials(url: str) -> dict:

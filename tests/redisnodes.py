@@ -65,21 +65,25 @@ class Node:
     """One redis-server (or redis-sentinel) process in its own directory."""
 
     def __init__(self, workdir: Path, args: list[str], password: str | None = PASSWORD, program: str = "redis-server",
-                 port: int | None = None):
+                 port: int | None = None, tls: dict[str, Path] | None = None):
         self.port = port or free_port()
         self.dir = workdir / str(self.port)
         self.dir.mkdir()
-        self.args, self.password, self.program = args, password, program
+        self.args, self.password, self.program, self.tls = args, password, program, tls
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Node":
-        common = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        listen = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
+        if self.tls:  # TLS only, to clients, replicas and (from a sentinel) masters alike
+            listen = ["--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                      "--tls-cert-file", str(self.tls["cert"]), "--tls-key-file", str(self.tls["key"]),
+                      "--tls-ca-cert-file", str(self.tls["ca"]), "--tls-auth-clients", "no", "--tls-replication", "yes"]
         if self.program == "redis-sentinel":  # a sentinel rewrites its configuration file: it must have one
             conf = self.dir / "sentinel.conf"
             conf.write_text("\n".join(self.args) + "\n")
-            cmd = [self.program, str(conf), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
+            cmd = [self.program, str(conf), *listen]
         else:
-            cmd = [self.program, *common, *self.args]
+            cmd = [self.program, *listen, "--save", "", "--appendonly", "no", *self.args]
         log = open(self.dir / "log", "ab")
         self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -87,8 +91,9 @@ class Node:
         return self
 
     def client(self, timeout: float = 2.0) -> redis.Redis:
+        tls = {"ssl": True, "ssl_ca_certs": str(self.tls["ca"])} if self.tls else {}
         return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=timeout,
-                           socket_connect_timeout=timeout)
+                           socket_connect_timeout=timeout, **tls)
 
     def kill(self) -> None:
         """SIGKILL: a machine lost, not a clean shutdown."""
@@ -134,11 +139,12 @@ def running(build: Callable[[Topology], object], *programs: str):
         top.stop()
 
 
-def sentinel_group(top: Topology, sentinels: int = 3) -> tuple[Node, Node, list[Node]]:
-    """A password-protected primary, its replica in sync, and `sentinels` sentinels that agree on them."""
+def sentinel_group(top: Topology, sentinels: int = 3, tls: dict[str, Path] | None = None) -> tuple[Node, Node, list[Node]]:
+    """A password-protected primary, its replica in sync, and `sentinels` sentinels that agree on them
+    (with `tls`, certificate files: every one of them speaks TLS only)."""
     auth = ["--requirepass", PASSWORD, "--masterauth", PASSWORD]
-    primary = top.node(auth)
-    replica = top.node([*auth, "--replicaof", "127.0.0.1", str(primary.port)])
+    primary = top.node(auth, tls=tls)
+    replica = top.node([*auth, "--replicaof", "127.0.0.1", str(primary.port)], tls=tls)
     wait_for("the replica in sync", lambda: replica.client().info("replication").get("master_link_status") == "up")
     quorum = sentinels // 2 + 1
     conf = [
@@ -149,7 +155,7 @@ def sentinel_group(top: Topology, sentinels: int = 3) -> tuple[Node, Node, list[
         f"sentinel failover-timeout {MASTER} 5000",
         f"sentinel parallel-syncs {MASTER} 1",
     ]
-    nodes = [top.node(conf, password=SENTINEL_PASSWORD, program="redis-sentinel") for _ in range(sentinels)]
+    nodes = [top.node(conf, password=SENTINEL_PASSWORD, program="redis-sentinel", tls=tls) for _ in range(sentinels)]
 
     def agreed() -> bool:
         for node in nodes:

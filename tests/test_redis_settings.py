@@ -39,7 +39,7 @@ def test_cluster_and_single_and_none():
     (("", "127.0.0.1:26379", ""), "REDIS_SENTINEL_MASTER"),
     (("", "", "mymaster"), "REDIS_SENTINELS"),
     (("", "127.0.0.1:26379", "My Master"), "REDIS_SENTINEL_MASTER"),
-    (("rediss://mymaster/0", "127.0.0.1:26379", "mymaster"), "REDIS_URL"),
+    (("http://mymaster/0", "127.0.0.1:26379", "mymaster"), "REDIS_URL"),
     (("redis://mymaster/cache", "127.0.0.1:26379", "mymaster"), "REDIS_URL"),
 ])
 def test_bad_sentinel_settings_name_the_variable(args, names):
@@ -103,3 +103,14 @@ async def test_health_reports_a_single_redis_reachable(async_client, db, setting
     settings.REDIS_URL = os.environ["REDIS_URL"]
     body = (await async_client.get("/health")).json()
     assert body["redis"]["mode"] == "single" and body["redis"]["status"] == "ok"
+
+
+def test_rediss_with_sentinels_reaches_sentinels_and_master_over_tls():
+    redis = topology("rediss://:pw@x/0?ssl_ca_certs=/ca.pem", "127.0.0.1:26379", "mymaster")
+    assert redis.url == "rediss://:pw@mymaster/0?ssl_ca_certs=/ca.pem"
+    cache = redisconfig.django_cache(redis, "gw")
+    assert cache["LOCATION"] == "redis://:pw@mymaster/0"  # TLS by the connection class: the address is Sentinel's
+    assert cache["OPTIONS"]["CONNECTION_POOL_KWARGS"]["ssl_ca_certs"] == "/ca.pem"
+    assert cache["OPTIONS"]["SENTINEL_KWARGS"]["ssl"] is True
+    [host] = redisconfig.channel_layer(redis)["CONFIG"]["hosts"]
+    assert host["ssl_ca_certs"] == "/ca.pem" and host["sentinel_kwargs"]["ssl"] is True
