@@ -1,9 +1,10 @@
 """The hot path's wire to Redis for each topology, and the Django cache's Cluster client.
 
 One node: infra/redispipe.py, our own pipelined connection (measured faster, bench/README.md).
-Sentinel and Cluster: redis-py's own clients, which follow a failover by themselves (Sentinel's
-pool asks the sentinels for the master on every new connection and drops those to a demoted one;
-the cluster client follows MOVED and reloads its slot map). ClientPipe puts them behind the same
+Sentinel and Cluster: redis-py's own clients, which follow a failover (Sentinel's pool asks the
+sentinels for the master on every new connection, and drops its connections when the answer
+changes; the cluster client follows MOVED, and reloads its slot map once ClientPipe closed it
+after a node failed). ClientPipe puts them behind the same
 `pack(*parts)` and `send(commands, done)` as redispipe's pipes, so infra/sharedredis.py batches,
 reloads scripts (NOSCRIPT) and falls back in one place, whatever the topology.
 """
