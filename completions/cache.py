@@ -28,6 +28,7 @@ from .endpoint import StreamRenderer
 from .streaming import StreamResult
 
 PREFIX = "gw:cache:"
+LOCK = PREFIX + "lock:"
 POLL_SECONDS = 0.05
 # Fields that change how an answer is delivered or attributed, never the answer itself.
 EXCLUDED = frozenset({"stream", "stream_options", "user"})
@@ -178,10 +179,19 @@ def _choice(index: int, parts: dict) -> dict:
 OFF = "the response cache is off"  # what serving without Redis means here, for the log
 
 
+def _entry(key: str) -> str:
+    """An entry's Redis key; the braces (a Redis Cluster hash tag) keep it in its lock's slot, for MGET."""
+    return f"{PREFIX}{{{key}}}"
+
+
+def _lock_key(key: str) -> str:
+    return f"{LOCK}{{{key}}}"
+
+
 async def _get(key: str) -> bytes | None:
     if not settings.REDIS_URL:
         return local_cache.get(PREFIX + key)
-    raw = await shared_redis.command(b"GET", PREFIX + key, fallback=OFF)
+    raw = await shared_redis.command(b"GET", _entry(key), fallback=OFF)
     return None if raw is NO_REDIS else raw
 
 
@@ -189,7 +199,7 @@ async def _set(key: str, raw: bytes, ttl: int) -> None:
     if not settings.REDIS_URL:
         local_cache.set(PREFIX + key, raw, ttl)
         return
-    await shared_redis.command(b"SET", PREFIX + key, raw, b"EX", ttl, fallback=OFF)
+    await shared_redis.command(b"SET", _entry(key), raw, b"EX", ttl, fallback=OFF)
 
 
 async def _lock(key: str) -> bool | None:
@@ -197,7 +207,7 @@ async def _lock(key: str) -> bool | None:
     if not settings.REDIS_URL:
         return None
     wait_ms = max(int(settings.GATEWAY["CACHE_WAIT_SECONDS"] * 1000), 1)
-    reply = await shared_redis.command(b"SET", PREFIX + "lock:" + key, b"1", b"NX", b"PX", wait_ms, fallback=OFF)
+    reply = await shared_redis.command(b"SET", _lock_key(key), b"1", b"NX", b"PX", wait_ms, fallback=OFF)
     return None if reply is NO_REDIS else reply is not None  # nil: the key was taken
 
 
@@ -206,7 +216,7 @@ async def _poll(key: str) -> bytes | None:
     deadline = time.monotonic() + settings.GATEWAY["CACHE_WAIT_SECONDS"]
     while time.monotonic() < deadline:
         await asyncio.sleep(POLL_SECONDS)
-        reply = await shared_redis.command(b"MGET", PREFIX + key, PREFIX + "lock:" + key, fallback=OFF)
+        reply = await shared_redis.command(b"MGET", _entry(key), _lock_key(key), fallback=OFF)
         if reply is NO_REDIS:
             return None
         raw, lock = reply
@@ -292,7 +302,7 @@ class Slot:
         if not self.locked:
             return
         self.locked = False
-        await shared_redis.command(b"DEL", PREFIX + "lock:" + self.key, fallback=OFF)
+        await shared_redis.command(b"DEL", _lock_key(self.key), fallback=OFF)
 
 
 NO_SLOT = Slot()

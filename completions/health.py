@@ -1,4 +1,4 @@
-"""Readiness of the database and the cache, for GET /health."""
+"""Readiness of the database, the cache and Redis, for GET /health."""
 from __future__ import annotations
 
 import time
@@ -7,6 +7,8 @@ import uuid
 from django.core.cache import cache
 from django.db import connection
 
+from infra import redisclients
+from infra.sharedredis import shared_redis
 from providers import routes
 
 
@@ -31,6 +33,16 @@ def check_cache() -> dict:
         return {"status": "down", "backend": cache.__class__.__name__, "error": type(exc).__name__}
 
 
+def check_redis(cache_state: dict) -> dict:
+    """Redis's topology, and whether it answered: the cache probe went through it (the Django cache is Redis then).
+
+    `fallback`: the hot path (limits, response cache, budgets) is serving without Redis right now."""
+    mode = redisclients.mode()
+    if mode == "none":
+        return {"mode": mode}
+    return {"mode": mode, "status": cache_state["status"], "fallback": shared_redis.down}
+
+
 def report() -> tuple[int, dict]:
     """200 while this process can serve (a database outage only degrades once routes are loaded); else 503."""
     database, cache_state = check_database(), check_cache()
@@ -40,4 +52,4 @@ def report() -> tuple[int, dict]:
         status, code = "degraded", 200
     else:
         status, code = "ok", 200
-    return code, {"status": status, "database": database, "cache": cache_state}
+    return code, {"status": status, "database": database, "cache": cache_state, "redis": check_redis(cache_state)}

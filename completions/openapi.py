@@ -252,7 +252,11 @@ SCHEMAS = {
         "type": "object",
         "required": ["status"],
         "properties": {"status": {"type": "string", "enum": ["ok", "degraded", "down"]},
-                       "database": {"type": "object"}, "cache": {"type": "object"}},
+                       "database": {"type": "object"}, "cache": {"type": "object"},
+                       "redis": {"type": "object", "required": ["mode"], "properties": {
+                           "mode": {"type": "string", "enum": ["none", "single", "sentinel", "cluster"]},
+                           "status": {"type": "string", "enum": ["ok", "down"]},
+                           "fallback": {"type": "boolean"}}}},
     },
 }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from infra import redisconfig
 from infra.env import envbool, envfloat, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -125,28 +126,17 @@ _PROMETHEUS_DATABASES = {
 }
 DATABASES["default"]["ENGINE"] = _PROMETHEUS_DATABASES.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 
-REDIS_URL = envstr("REDIS_URL")
+# Redis: one node (REDIS_URL), Sentinel's master (REDIS_SENTINELS + REDIS_SENTINEL_MASTER) or a Cluster
+# (REDIS_CLUSTER=1, REDIS_URL naming any node); every Redis user follows it (infra/redisconfig.py).
+_redis = redisconfig.from_environment()  # lower case: not a setting; tests override the ones below
+REDIS_URL = _redis.url
+REDIS_SENTINELS = _redis.sentinels
+REDIS_SENTINEL_MASTER = _redis.master
+REDIS_SENTINEL_PASSWORD = _redis.sentinel_password
+REDIS_CLUSTER = _redis.mode == redisconfig.CLUSTER
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
-                # The gateway keeps serving when Redis is down; callers fall back.
-                "IGNORE_EXCEPTIONS": False,
-            },
-            "KEY_PREFIX": envstr("CACHE_KEY_PREFIX", "gw"),
-        }
-    }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
+    CACHES = {"default": redisconfig.django_cache(_redis, envstr("CACHE_KEY_PREFIX", "gw"))}
+    CHANNEL_LAYERS = {"default": redisconfig.channel_layer(_redis)}
 else:
     CACHES = {
         "default": {

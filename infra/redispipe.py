@@ -176,6 +176,8 @@ class _Connection(asyncio.Protocol):
 class RedisPipe:
     """The Redis at one URL for one event loop: connects on first use, and again after a failure."""
 
+    pack = staticmethod(command)  # a command as `send` takes it: RESP bytes
+
     def __init__(self, loop: asyncio.AbstractEventLoop, address: dict[str, Any], hello: list[bytes],
                  connect_timeout: float, timeout: float, tls: Any = None) -> None:
         self._loop, self._address, self._hello, self._tls = loop, address, hello, tls
@@ -242,6 +244,8 @@ class RedisPipe:
 class RedisPyPipe:
     """redis-py's connection pool behind RedisPipe's `send`, for URLs with options RedisPipe does not take."""
 
+    pack = staticmethod(command)
+
     def __init__(self, url: str, loop: asyncio.AbstractEventLoop, connect_timeout: float, timeout: float) -> None:
         self._loop = loop
         # No retries here: a slow Redis must not slow requests; the callers fall back instead.
@@ -283,14 +287,19 @@ class RedisPyPipe:
 
     def close(self) -> None:
         """Fail the batches in flight and drop the pool's connections (unless its loop is closed: then nothing runs)."""
-        if self._loop.is_closed():
-            return
-        for task in list(self._tasks):
-            task.cancel()
-        if asyncio._get_running_loop() is self._loop:
-            task = self._loop.create_task(self._pool.disconnect())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        close_tasks(self._loop, self._tasks, self._pool.disconnect)
+
+
+def close_tasks(loop: asyncio.AbstractEventLoop, tasks: set[asyncio.Task], closing: Callable[[], Any]) -> None:
+    """Cancel a pipe's batches in flight and run `closing()` (a coroutine) on its loop; nothing once the loop is closed."""
+    if loop.is_closed():
+        return
+    for task in list(tasks):
+        task.cancel()
+    if asyncio._get_running_loop() is loop:
+        task = loop.create_task(closing())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
 
 Pipe = RedisPipe | RedisPyPipe

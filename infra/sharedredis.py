@@ -5,8 +5,10 @@ Three jobs, each done here once:
   Redis in one write and one read, instead of a round trip (and a pooled connection's
   bookkeeping) each; under load that is most of the per-request cost of Redis. The wire is
   redispipe's `send(commands, done)`: its own connection, or redis-py's pool for URLs with
-  options it does not take.
-- Scripts: sent as EVALSHA; those Redis lost (a restart, SCRIPT FLUSH) are loaded and run once more.
+  options it does not take; under Sentinel or Cluster, redis-py's clients behind the same `send`
+  (infra/redisclients.py).
+- Scripts: sent as EVALSHA; those Redis lost (a restart, SCRIPT FLUSH, a failover to a replica that
+  never ran them) are loaded and run once more, here only.
 - Falling back: `script()` and `command()` never raise what Redis or the connection raised. Their
   futures answer NO_REDIS instead, once the failure is noted (logged once per outage, Redis
   skipped for REDIS_RETRY_SECONDS), and the caller serves without Redis. `submit()` and `run()`
@@ -23,7 +25,7 @@ import time
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError, NoScriptError, RedisError
 
-from . import metrics, redispipe
+from . import metrics, redisclients
 from .hotsettings import hot
 
 log = logging.getLogger("gateway.redis")
@@ -35,7 +37,7 @@ class _NoRedis:
 
 NO_REDIS = _NoRedis()  # the answer of a call Redis did not serve: no REDIS_URL, Redis down, or it failed the call
 
-# The packed command, its future, its script (None: a plain command), and what the caller does
+# The packed command (as its pipe packs it), its future, its script (None: a plain command), and what the caller does
 # without Redis (None: the future raises what Redis raised).
 _Call = tuple[bytes, asyncio.Future, str | None, str | None]
 LATER_SECONDS = 0.02
@@ -50,25 +52,26 @@ class SharedRedis:
     """One pipe to Redis per process and event loop; skips Redis for a while after a failure."""
 
     def __init__(self) -> None:
-        self._pipe: redispipe.Pipe | None = None
-        self._owner: tuple[asyncio.AbstractEventLoop, str] | None = None
+        self._pipe: redisclients.Pipe | None = None
+        self._owner: tuple | None = None  # (loop, REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER) the pipe was made for
         self._pending: list[_Call] = []
         self._later: list[_Call] = []
         self._posted: set[asyncio.Future] = set()  # `later` calls not answered yet
         self._retry_at = 0.0
         self._down = False
 
-    def pipe(self) -> redispipe.Pipe | None:
+    def pipe(self) -> redisclients.Pipe | None:
         """The pipe for this loop, or None without REDIS_URL or while Redis is considered down."""
         url = hot.REDIS_URL
         if not url or time.monotonic() < self._retry_at:
             return None
-        owner = (asyncio.get_running_loop(), url)
+        owner = (asyncio.get_running_loop(), url, hot.REDIS_SENTINELS, hot.REDIS_CLUSTER)
         if self._pipe is None or self._owner != owner:
             if self._pipe is not None:
                 self._pipe.close()
             gateway = settings.GATEWAY
-            self._pipe = redispipe.pipe_for(url, owner[0], gateway["REDIS_CONNECT_TIMEOUT"], gateway["REDIS_SOCKET_TIMEOUT"])
+            self._pipe = redisclients.pipe_for(
+                redisclients.current(), owner[0], gateway["REDIS_CONNECT_TIMEOUT"], gateway["REDIS_SOCKET_TIMEOUT"])
             self._owner = owner
             self._pending, self._later, self._posted = [], [], set()
         return self._pipe
@@ -80,10 +83,11 @@ class SharedRedis:
         `later`: bookkeeping no answer waits for (settlements) goes in a pipeline sent LATER_SECONDS
         after the first such call, with every other one made meanwhile, out of the way of the next requests.
         Such a future needs no task to wait on it: `posted()` waits for them all."""
-        if self.pipe() is None:
+        pipe = self.pipe()
+        if pipe is None:
             return _no_redis()
         try:
-            packed = redispipe.command(b"EVALSHA", _sha(lua), len(keys), *keys, *args)
+            packed = pipe.pack(b"EVALSHA", _sha(lua), len(keys), *keys, *args)
         except RedisError as exc:  # an argument Redis cannot take
             self.failed(exc, fallback)
             return _no_redis()
@@ -91,10 +95,11 @@ class SharedRedis:
 
     def command(self, *parts: object, fallback: str) -> asyncio.Future:
         """Queue a plain command (GET, SET, ...) for the next pipeline; its future gets the reply or NO_REDIS."""
-        if self.pipe() is None:
+        pipe = self.pipe()
+        if pipe is None:
             return _no_redis()
         try:
-            packed = redispipe.command(*parts)
+            packed = pipe.pack(*parts)
         except RedisError as exc:
             self.failed(exc, fallback)
             return _no_redis()
@@ -102,9 +107,10 @@ class SharedRedis:
 
     def submit(self, lua: str, keys: list, args: list, later: bool = False) -> asyncio.Future:
         """As script(), but the future raises what Redis or the connection raised; so does this without Redis."""
-        if self.pipe() is None:
+        pipe = self.pipe()
+        if pipe is None:
             raise RedisConnectionError("Redis is not configured, or considered down")
-        return self._queue(redispipe.command(b"EVALSHA", _sha(lua), len(keys), *keys, *args), lua, None, later)
+        return self._queue(pipe.pack(b"EVALSHA", _sha(lua), len(keys), *keys, *args), lua, None, later)
 
     async def run(self, lua: str, keys: list, args: list, later: bool = False) -> object:
         """Run a script in the next pipeline to Redis (see submit); raises what Redis or the connection raised."""
@@ -140,7 +146,7 @@ class SharedRedis:
             pipe = self._pipe
             pipe.send([call[0] for call in batch], functools.partial(self._answered, pipe, batch))
 
-    def _answered(self, pipe: redispipe.Pipe, batch: list[_Call], results: list | BaseException) -> None:
+    def _answered(self, pipe: redisclients.Pipe, batch: list[_Call], results: list | BaseException) -> None:
         """A batch's replies; scripts Redis does not know yet are loaded and run once more."""
         if isinstance(results, BaseException):
             results = [results] * len(batch)
@@ -158,7 +164,7 @@ class SharedRedis:
                 results[i] = loaded[batch[i][2]] if isinstance(loaded[batch[i][2]], Exception) else answer
             self._deliver(batch, results)
 
-        pipe.send([redispipe.command(b"SCRIPT", b"LOAD", lua) for lua in scripts] + [batch[i][0] for i in missing], rerun)
+        pipe.send([pipe.pack(b"SCRIPT", b"LOAD", lua) for lua in scripts] + [batch[i][0] for i in missing], rerun)
 
     def _deliver(self, batch: list[_Call], results: list) -> None:
         failure: tuple[BaseException, str] | None = None

@@ -95,7 +95,7 @@ return 1
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    key: str  # storage key, e.g. "t:7:tpm"
+    key: str  # storage key, e.g. "{t:7}:tpm" (limit_key)
     kind: str  # "requests" | "tokens"
     scope: str  # "tenant" | "key"
     limit: int
@@ -226,9 +226,16 @@ def estimate_tokens(req: Request) -> int:
     return req.prompt_size().estimate() + req.output_ceiling(settings.GATEWAY["TPM_DEFAULT_MAX_TOKENS"])
 
 
+def limit_key(tenant_id: int) -> str:
+    """The stem of a tenant's limit keys, its keys' included: "{t:7}". The braces are a Redis Cluster hash tag,
+    so every key one script touches lies in one slot (and on one node)."""
+    return f"{{t:{tenant_id}}}"
+
+
 def limits_for(principal: Principal, req: Request) -> list[Limit]:
     """Every limit that applies: tenant and key, requests and tokens (tokens counted only when needed)."""
-    tenant, key = f"t:{principal.tenant_id}", f"k:{principal.key_id}"
+    tenant = limit_key(principal.tenant_id)
+    key = f"{tenant}:k:{principal.key_id}"
     wanted = [
         (f"{tenant}:rpm", "requests", "tenant", principal.rpm_limit),
         (f"{key}:rpm", "requests", "key", principal.key_rpm_limit),

@@ -25,7 +25,7 @@ def redis_server():
 
 def test_requests_flow_without_redis_and_limits_and_cache_come_back(mock_provider, redis_server):
     tenant = make_tenant("acme", rpm_limit=1000)
-    rpm_key = f"t:{tenant.tenant.pk}:rpm"
+    rpm_key = f"{{t:{tenant.tenant.pk}}}:rpm"
     cached = chat_body(temperature=0)
     env = {"REDIS_URL": redis_server.url, "REDIS_RETRY_SECONDS": "0.2", "CACHE_TTL": "300"}
     with GatewayServer(env=env) as server, httpx.Client(base_url=server.url, headers=tenant.headers, timeout=10) as client:

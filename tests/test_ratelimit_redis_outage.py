@@ -66,7 +66,7 @@ async def test_it_keeps_serving_without_redis_and_shares_limits_again_when_it_re
     async_client, mock_provider, throwaway, caplog
 ):
     tenant = await sync_to_async(make_tenant)("acme", rpm_limit=100)
-    key = f"t:{tenant.tenant.pk}:rpm"
+    key = f"{{t:{tenant.tenant.pk}}}:rpm"
     for _ in range(2):
         assert (await post_chat(async_client, tenant, chat_body())).status_code == 200
     assert throwaway.count(key) == 2

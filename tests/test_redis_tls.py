@@ -141,7 +141,7 @@ async def test_limits_budgets_and_the_response_cache_work_over_tls(async_client,
     assert isinstance(shared_redis._pipe, redispipe.RedisPyPipe if extra else redispipe.RedisPipe)
     await shared_redis.posted()
     stored = tls_redis.client()
-    assert stored.zcard(f"{ratelimit.PREFIX}t:{tenant.tenant.pk}:rpm") == 2
+    assert stored.zcard(f"{ratelimit.PREFIX}{{t:{tenant.tenant.pk}}}:rpm") == 2
     assert stored.keys("gw:budget:*") and stored.keys("gw:cache:*")
 
 
@@ -155,7 +155,7 @@ async def test_a_certificate_no_trusted_ca_signed_is_refused_and_requests_are_se
     assert response.status_code == 200
     assert shared_redis.down
     assert any("certificate verify failed" in r.getMessage().lower() for r in caplog.records)
-    assert tls_redis.client().zcard(f"{ratelimit.PREFIX}t:{tenant.tenant.pk}:rpm") == 0
+    assert tls_redis.client().zcard(f"{ratelimit.PREFIX}{{t:{tenant.tenant.pk}}}:rpm") == 0
 
 
 def test_the_key_cache_works_over_tls(tls_redis, settings):

@@ -257,7 +257,8 @@ async def _apply(res: Reservation, delta: int) -> None:
 # Redis.
 
 def _key(tenant_id: int, month: date) -> str:
-    return f"gw:budget:{tenant_id}:{month.year}-{month.month:02d}"  # strftime costs more than the rest
+    # {t:ID}: the tenant's Redis Cluster hash tag, as its rate limits have (tenants/ratelimit.py).
+    return f"gw:budget:{{t:{tenant_id}}}:{month.year}-{month.month:02d}"  # strftime costs more than the rest
 
 
 def _halves(pico: int) -> list[int]:
