@@ -1,13 +1,12 @@
 """Graceful shutdown: on SIGTERM refuse new requests (503), let open ones finish, flush the ledger, stop.
 
-`graceful(app)` wraps the ASGI application and counts requests in flight; `Drain.begin()` starts
-the drain and calls `stop` once nothing is in flight or DRAIN_SECONDS have passed. The Daphne
-wiring (signals, the Twisted reactor) lives in gateway_project/serve.py.
-
-`releasing_when_idle(app)`, which every serving command runs (gateway_project/asgi.py), counts them too,
-to tell when the process is idle: a second after the last request ends (and at most every 5 s)
-`release_memory()` collects garbage cycles and trims the C heap, so memory does not creep up from one
-burst of requests (or thousands of streams) to the next.
+`releasing_when_idle(app)`, which every serving command runs (gateway_project/asgi.py), counts the HTTP
+requests in flight (`Idle`). That one count tells when the process is idle: a second after the last
+request ends (and at most every 5 s) `release_memory()` collects garbage cycles and trims the C heap, so
+memory does not creep up from one burst of requests (or thousands of streams) to the next. It also tells
+the drain when open requests are done: `graceful(app)` answers 503 while draining, and `Drain.begin()`
+calls `stop` once nothing is in flight or DRAIN_SECONDS have passed. The Daphne wiring (signals, the
+Twisted reactor) lives in gateway_project/serve.py.
 """
 from __future__ import annotations
 
@@ -62,19 +61,18 @@ class Idle:
 
 
 class Drain:
-    """Requests in flight, and whether new ones are refused."""
+    """Whether new requests are refused; the requests in flight are Idle's count (the application counts them,
+    under every serving command: gateway_project/asgi.py), not a second one."""
 
-    def __init__(self) -> None:
-        self.in_flight = 0
+    def __init__(self, requests: Idle) -> None:
+        self.requests = requests
         self.draining = False
         self.cut = asyncio.Event()  # set at the drain timeout: open requests see a client disconnect
         self.task: asyncio.Task | None = None  # the drain, held so it is not garbage-collected
 
-    def enter(self) -> None:
-        self.in_flight += 1
-
-    def leave(self) -> None:
-        self.in_flight -= 1
+    @property
+    def in_flight(self) -> int:
+        return self.requests.in_flight
 
     def begin(self, stop: Callable[[], None], seconds: float | None = None) -> asyncio.Task | None:
         """Refuse new requests; call `stop` when the open ones are done (or the time is up)."""
@@ -156,8 +154,8 @@ def flush_ledger() -> None:
         log.error("ledger flush at shutdown failed; %d entries left for the exit flush", ledger.pending(), exc_info=True)
 
 
-drain = Drain()
 idle = Idle()
+drain = Drain(idle)
 
 
 async def _refuse(send) -> None:
@@ -170,18 +168,14 @@ async def _refuse(send) -> None:
 
 
 def graceful(app, state: Drain = drain):
-    """The ASGI app, counting HTTP requests in flight and answering 503 while draining."""
+    """The ASGI app (which counts its HTTP requests in flight: releasing_when_idle), answering 503 while draining."""
 
     async def application(scope, receive, send):
         if scope["type"] != "http":
             return await app(scope, receive, send)
         if state.draining:
             return await _refuse(send)
-        state.enter()
-        try:
-            return await app(scope, partial(state.receive, receive), send)
-        finally:
-            state.leave()
+        return await app(scope, partial(state.receive, receive), send)
 
     return application
 
