@@ -137,8 +137,9 @@ def channel_layer(redis: Topology) -> dict:
     if redis.mode == SENTINEL:
         host = {"sentinels": list(redis.sentinels), "master_name": redis.master,
                 "sentinel_kwargs": sentinel_kwargs(redis, 1.0), **credentials(redis.url)}
-        if tls_options(redis.url):
-            host |= {"connection_class": AsyncSentinelManagedSSLConnection, **tls_options(redis.url)}
+        tls = tls_options(redis.url)
+        if tls:
+            host |= {"connection_class": AsyncSentinelManagedSSLConnection, **tls}
         return {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}
     if redis.mode == CLUSTER:
         return {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [redis.url]}}
@@ -150,8 +151,9 @@ def sentinel_kwargs(redis: Topology, timeout: float) -> dict:
     out: dict = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if redis.sentinel_password:
         out["password"] = redis.sentinel_password
-    if tls_options(redis.url):  # rediss://: the sentinels are reached over TLS too, with the same options
-        out |= {"ssl": True, **tls_options(redis.url)}
+    tls = tls_options(redis.url)
+    if tls:  # rediss://: the sentinels are reached over TLS too, with the same options
+        out |= {"ssl": True, **tls}
     return out
 
 

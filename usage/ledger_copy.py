@@ -54,11 +54,12 @@ def _statements(model, names: tuple[str, ...], unique: tuple[str, ...], then: tu
     # Deleting what it moves keeps staging empty even when an outer transaction goes on.
     conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
     insert = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM staged ON CONFLICT ({conflict}) DO NOTHING"
-    move = f"WITH staged AS (DELETE FROM {staging} RETURNING {columns}) {insert}"
-    if then is not None:
+    staged = f"WITH staged AS (DELETE FROM {staging} RETURNING {columns})"
+    if then is None:
+        move = f"{staged} {insert}"
+    else:
         returned, rest = then
-        move = (f"WITH staged AS (DELETE FROM {staging} RETURNING {columns}),"
-                f" moved AS ({insert} RETURNING {', '.join(quote(c) for c in returned)}) {rest}")
+        move = f"{staged}, moved AS ({insert} RETURNING {', '.join(quote(c) for c in returned)}) {rest}"
     types = [f.db_type(conn).partition("(")[0] for f in fields]  # numeric(24, 12) -> numeric
     return create, copy, move, types
 

@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import Decimal
+from functools import cache
 
 from django.db import connections, transaction
 
@@ -76,6 +77,7 @@ def upsert_from(table: Table, source: str, vendor: str, where: str = "") -> str:
             f" GROUP BY {group} ORDER BY {group} {_on_conflict(table)}")
 
 
+@cache
 def after_insert_sql() -> str:
     """The tail of the COPY writer's statement: the rows of `moved` added to every rollup (PostgreSQL)."""
     parts = [f"{t.name}_added AS ({upsert_from(t, 'moved', 'postgresql')})" for t in TABLES[:-1]]
