@@ -1,6 +1,7 @@
 """What lets one worker hold thousands of open streams: the open-file limit and the upstream connection limit."""
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -28,3 +29,31 @@ def test_the_serving_module_raises_the_limit_before_anything_else():
 def test_one_worker_may_hold_thousands_of_upstream_connections_per_provider():
     # 512 made stream 513 wait for another stream's end before its request was even sent.
     assert http.MAX_CONNECTIONS >= 5_000
+
+
+async def test_one_provider_holds_more_calls_open_at_once_than_the_old_limit():
+    # 600 calls, each held by the upstream until all 600 have arrived: through the provider's own pool (the
+    # default limit), so at the old 512 call 513 would wait in the pool for a connection and time out there.
+    from infra import fdlimit
+
+    from .test_http1_transport import OK, Server, fetch
+
+    fdlimit.raise_to_hard_limit()  # 1,200 sockets in this process, as a serving worker would
+    calls = 600
+
+    async def held_until_all_arrived(server: Server, reader, writer) -> None:
+        while await server.request(reader) is not None:
+            if len(server.requests) >= calls:
+                server.gate.set()
+            await server.gate.wait()
+            writer.write(OK)
+
+    upstream = http.Upstream()
+    try:
+        async with Server(held_until_all_arrived) as server:
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(fetch(upstream.pool, server.url, timeout=20.0) for _ in range(calls))), 60)
+        assert [body for _, body in answers] == [b"hello"] * calls
+        assert server.connections == calls
+    finally:
+        await upstream.aclose()
