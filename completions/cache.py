@@ -20,6 +20,7 @@ from django.core.cache import cache as local_cache
 
 from infra.hotsettings import hot
 from infra.sharedredis import NO_REDIS, shared_redis
+from providers.bigstrings import Hollow
 from providers.routing import StreamAnswer
 from providers.types import ChatChunk, ChatRequest, ChunkChoice, Request, Usage
 from tenants.principal import Principal
@@ -271,10 +272,13 @@ class Slot:
         self.key, self.ttl, self.flight, self.locked = key, ttl, flight, locked
         self.recorder: StreamRecorder | None = None
 
-    async def fill(self, provider: str, response: dict) -> None:
+    async def fill(self, provider: str, response: dict, hollow: Hollow | None = None) -> None:
+        """Store the answer; `hollow` splices back the big strings its markers stand for (providers/bigstrings.py)."""
         if self.key is None:
             return
         raw = orjson.dumps({"provider": provider, "response": response})
+        if hollow is not None:
+            raw = hollow.splice(raw)
         if self.flight:
             self.flight.land(raw)
         await _set(self.key, raw, self.ttl)

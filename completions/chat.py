@@ -4,6 +4,7 @@ from __future__ import annotations
 import orjson
 
 from infra.errors import GatewayError
+from providers import routing
 from providers.types import ChatChunk, ChatRequest
 
 from . import cache
@@ -55,4 +56,5 @@ CHAT = Endpoint(
     stream=ChatStream,
     cacheable=cache.cacheable,
     error_body=_error_body,
+    call=routing.complete_hollow,  # its render is OpenAI's JSON, so a big answer's strings are spliced back
 )

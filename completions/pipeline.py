@@ -160,12 +160,14 @@ async def _complete(endpoint: Endpoint, principal: Principal, req: Request, targ
     usage = response.usage
     if usage is None and isinstance(req, ChatRequest):
         # No usage from the provider: bill the gateway's own count, marked estimated, never $0.
-        usage = response.estimated_usage(req.messages)
+        usage = response.filled().estimated_usage(req.messages)
         payload["usage"] = usage.to_openai()  # as the stream's last chunk carries the estimate
     accounting.record(principal, ctx, Outcome(req.model, 200, answer.target, usage))
     ratelimit.settle(ticket, usage)  # queued for the next bookkeeping pipeline, with the budget's
-    await slot.fill(answer.target.provider, payload)
-    return Reply(200, _headers(ctx, answer.target.provider, ticket=ticket), body=endpoint.render(payload))
+    hollow = getattr(response, "hollow", None)  # big strings left as received (the chat endpoint's call)
+    await slot.fill(answer.target.provider, payload, hollow)
+    body = endpoint.render(payload)
+    return Reply(200, _headers(ctx, answer.target.provider, ticket=ticket), body=hollow.splice(body) if hollow else body)
 
 
 async def _after_stream(ticket: ratelimit.Ticket, slot: cache.Slot, provider: str, result: streaming.StreamResult) -> None:

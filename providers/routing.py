@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import AsyncIterator
 
 import orjson
@@ -15,8 +15,9 @@ from infra import telemetry
 from infra.metrics import child
 from infra.errors import GatewayError
 
-from . import adapters, breaker, http, metrics, tokens
+from . import adapters, bigstrings, breaker, http, metrics, tokens
 from .adapters import common as adapter_common
+from .adapters import openai as adapter_openai
 from .types import (
     ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Target, UpstreamError, UpstreamRequest,
     Usage,
@@ -210,16 +211,28 @@ def _allowed(target: Target, attempts: list[Attempt], errors: list[UpstreamError
     return False
 
 
-def _response_output(response: ChatResponse) -> tuple[list[str], list[dict]]:
+def _response_output(response: ChatResponse, span: trace.Span) -> tuple[list[str], list[dict]]:
+    if response.hollow is not None and settings.TRACE_CONTENT and span.is_recording():
+        response = response.filled()
     reasons = [c.finish_reason for c in response.choices if c.finish_reason]
     return reasons, [c.message for c in response.choices]
 
 
-async def complete(req: ChatRequest, targets: tuple[Target, ...], traceparent: str | None = None) -> Answer:
-    """Call the chain until one provider answers; raise a GatewayError when none does."""
-    answer = await _along(req, targets, traceparent, _chat)
-    end_span(answer.span, answer.response.model, answer.response.usage, *_response_output(answer.response))
+async def complete(req: ChatRequest, targets: tuple[Target, ...], traceparent: str | None = None, *,
+                   hollow: bool = False) -> Answer:
+    """Call the chain until one provider answers; raise a GatewayError when none does.
+
+    With `hollow`, an OpenAI-shaped answer's big strings stay as received (providers/bigstrings.py): for a
+    caller that renders the answer as OpenAI JSON and splices them back."""
+    answer = await _along(req, targets, traceparent, _chat_hollow if hollow else _chat)
+    response = answer.response
+    end_span(answer.span, response.model, response.usage, *_response_output(response, answer.span))
     return answer.answer
+
+
+async def complete_hollow(req: ChatRequest, targets: tuple[Target, ...], traceparent: str | None = None) -> Answer:
+    """`complete` with big strings left as received: the chat endpoint's call (its answer is OpenAI's JSON)."""
+    return await complete(req, targets, traceparent, hollow=True)
 
 
 async def embed(req: EmbeddingRequest, targets: tuple[Target, ...], traceparent: str | None = None) -> Answer:
@@ -234,6 +247,21 @@ async def embed(req: EmbeddingRequest, targets: tuple[Target, ...], traceparent:
 
 def _chat(adapter, req: ChatRequest, target: Target) -> tuple[UpstreamRequest, object]:
     return adapter.build_request(req, target, stream=False), adapter.parse_response
+
+
+def _chat_hollow(adapter, req: ChatRequest, target: Target) -> tuple[UpstreamRequest, object]:
+    built, parse = _chat(adapter, req, target)
+    if parse is not adapter_openai.parse_response:  # an adapter that rebuilds the strings cannot splice them
+        return built, parse
+
+    def parse_hollow(status: int, body: bytes, target: Target) -> ChatResponse:
+        if not adapter_common.is_success(status):
+            return parse(status, body, target)
+        skeleton, hollow = bigstrings.cut(body)
+        response = parse(status, skeleton, target)
+        return response if hollow is None else replace(response, hollow=hollow)
+
+    return built, parse_hollow
 
 
 def _embeddings(adapter, req: EmbeddingRequest, target: Target) -> tuple[UpstreamRequest, object]:

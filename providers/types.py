@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from . import tokens
 from .tokens import PromptSize
+
+if TYPE_CHECKING:
+    from .bigstrings import Hollow
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,18 @@ class ChatResponse:
     choices: tuple[Choice, ...]
     usage: Usage | None
     system_fingerprint: str | None = None
+    # Set when big strings were left as received (providers/bigstrings.py): markers stand in for them here,
+    # the rendered answer must go through hollow.splice, and what reads the text must use filled().
+    hollow: Hollow | None = field(default=None, compare=False, repr=False)
+
+    def filled(self) -> ChatResponse:
+        """This answer with its big strings decoded: for what reads the text (an estimate, traced content)."""
+        hollow = self.hollow
+        if hollow is None:
+            return self
+        choices = tuple(Choice(c.index, hollow.restore(c.message), hollow.restore(c.finish_reason)) for c in self.choices)
+        return replace(self, id=hollow.restore(self.id), choices=choices,
+                       system_fingerprint=hollow.restore(self.system_fingerprint), hollow=None)
 
     def to_openai(self) -> dict:
         out = {
