@@ -1,10 +1,12 @@
 """The route table: public model name → ordered Targets, held in process memory.
 
 Loaded from the database at most every ROUTE_CACHE_TTL seconds (and at once in the
-process that saved a change), so the hot path reads no database in steady state.
+process that saved a change), so the hot path reads no database in steady state: when the
+table has only aged, requests go on with it while one refresh runs beside them.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -20,7 +22,9 @@ log = logging.getLogger("gateway.routes")
 
 _lock = threading.Lock()
 _table: dict[str, tuple[Target, ...]] = {}
-_loaded_at = float("-inf")
+_loaded_at = float("-inf")  # -inf: never loaded, or invalidated by a change (then requests wait for the next)
+_generation = 0  # changes seen by invalidate(); a load that overlapped one is not fresh
+_task: asyncio.Task | None = None  # the refresh in flight
 _reported: set[tuple[str, str]] = set()  # (provider, variable) refused and logged by this process
 
 
@@ -74,9 +78,11 @@ def load() -> dict[str, tuple[Target, ...]]:
 
 def refresh() -> dict[str, tuple[Target, ...]]:
     global _table, _loaded_at
+    generation = _generation
     table = load()
     with _lock:
-        _table, _loaded_at = table, time.monotonic()
+        # A change saved while this load ran may be missing from it: fresh only if none was.
+        _table, _loaded_at = table, time.monotonic() if generation == _generation else float("-inf")
     return table
 
 
@@ -86,23 +92,45 @@ def loaded() -> bool:
 
 
 def invalidate() -> None:
-    global _loaded_at
-    _loaded_at = float("-inf")
+    """A route or provider changed: the next request waits for a table that has it."""
+    global _loaded_at, _generation
+    with _lock:
+        _loaded_at, _generation = float("-inf"), _generation + 1
 
 
 def _fresh() -> bool:
     return time.monotonic() - _loaded_at < hot.GATEWAY["ROUTE_CACHE_TTL"]
 
 
+def _refreshing() -> asyncio.Task:
+    """The one refresh in flight on this loop, started if there is none: concurrent requests share it."""
+    global _task
+    task, loop = _task, asyncio.get_running_loop()
+    if task is None or task.done() or task.get_loop() is not loop:
+        task = _task = loop.create_task(sync_to_async(refresh, thread_sensitive=False)())
+        task.add_done_callback(_log_failure)
+    return task
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("route table refresh failed; serving the last one", exc_info=task.exception())
+
+
 async def table() -> dict[str, tuple[Target, ...]]:
-    if _fresh():
-        return _table
-    try:
-        return await sync_to_async(refresh, thread_sensitive=False)()
-    except Exception:
-        if _table:  # database unreachable: keep routing with what we know
+    """The table; when only its age expired, the current one while one refresh runs beside (no request waits
+    on the database in steady state, and a thousand requests at the expiry make one query, not a thousand)."""
+    while not _fresh():
+        if _table and _loaded_at > float("-inf"):
+            _refreshing()
             return _table
-        raise
+        try:
+            await asyncio.shield(_refreshing())
+        except Exception:
+            if _table:  # database unreachable: keep routing with what we know
+                return _table
+            raise
+    return _table
 
 
 def table_sync() -> dict[str, tuple[Target, ...]]:

@@ -7,6 +7,7 @@ KEY_CACHE_LOCAL_TTL seconds.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -26,6 +27,7 @@ log = logging.getLogger("gateway.auth")
 _MISSING = "missing"  # shared-cache marker for an unknown digest
 _local: dict[str, tuple[float, Principal | None]] = {}
 _LOCAL_MAX = 100_000
+_inflight: dict[str, asyncio.Task] = {}  # digest -> its fetch in flight
 
 
 def cache_key(digest: str) -> str:
@@ -96,13 +98,23 @@ def _fetch(digest: str) -> Principal | None:
     return principal
 
 
+def _fetching(digest: str) -> asyncio.Task:
+    """The one fetch of this key in flight on this loop: the requests that find its entry expired together
+    share it, rather than each taking a thread and a Redis or database read."""
+    task, loop = _inflight.get(digest), asyncio.get_running_loop()
+    if task is None or task.done() or task.get_loop() is not loop:
+        task = _inflight[digest] = loop.create_task(sync_to_async(_fetch, thread_sensitive=False)(digest))
+        task.add_done_callback(lambda done: _inflight.pop(digest, None) if _inflight.get(digest) is done else None)
+    return task
+
+
 async def lookup(digest: str) -> Principal | None:
     now = time.monotonic()
     entry = _local.get(digest)
     if entry is not None and entry[0] > now:
         return entry[1]
     try:
-        principal = await sync_to_async(_fetch, thread_sensitive=False)(digest)
+        principal = await asyncio.shield(_fetching(digest))
     except Exception:
         if entry is not None:  # database and cache both unreachable: trust what we knew
             log.warning("key store unreachable; serving a known key from process memory")
@@ -119,6 +131,7 @@ async def lookup(digest: str) -> Principal | None:
 def forget(digest: str) -> None:
     """Drop a key from this process and the shared cache (called on change)."""
     _local.pop(digest, None)
+    _inflight.pop(digest, None)  # a fetch begun before the change must not serve the next request
     try:
         cache.delete(cache_key(digest))
     except Exception:
