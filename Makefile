@@ -24,7 +24,7 @@ bootstrap: migrate
 # the one `bootstrap` generated and keeps in .demo-credentials.
 serve:
 	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(sed -n 's/^DJANGO_SECRET_KEY=//p' .demo-credentials 2>/dev/null)}" \
-		$(PY) -m gateway_project.serve -b 127.0.0.1 -p $(PORT) gateway_project.asgi:application
+		PYTHONMALLOC=malloc $(PY) -m gateway_project.serve -b 127.0.0.1 -p $(PORT) gateway_project.asgi:application
 
 ## run: install, migrate, create demo data (printing the demo key once), serve on 127.0.0.1:$(PORT)
 run: bootstrap serve

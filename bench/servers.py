@@ -113,7 +113,7 @@ def server_command(server: str, port: int, workers: int) -> list[str]:
 def start_gateway(server: str, workers: int, env: dict[str, str]) -> Running:
     """The gateway under `server` with `workers` processes; several share metrics through a multiprocess dir."""
     port = free_port()
-    env = dict(env)
+    env = dict(env, PYTHONMALLOC="malloc")  # as the README's production command
     scratch = None
     if workers > 1:
         scratch = tempfile.mkdtemp(prefix="bench-prom-")

@@ -109,6 +109,7 @@ class Fleet:
         replica_env = {
             **os.environ,
             "TRUSTED_PROXY": "1",  # the client's address is the X-Forwarded-For hop HAProxy adds
+            "PYTHONMALLOC": "malloc",  # as the README's production command
             "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),  # one for all
             **(env or {}),
         }

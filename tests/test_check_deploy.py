@@ -12,11 +12,12 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "gateway.example.com",
     "BEHIND_TLS_PROXY": "1",
     "METRICS_TOKEN": secrets.token_urlsafe(32),
+    "PYTHONMALLOC": "malloc",
 }
 
 
 def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST", "PYTHONMALLOC"))}
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
@@ -44,6 +45,13 @@ def test_an_open_metrics_endpoint_fails_check_deploy():
     result = check_deploy({**PRODUCTION, "METRICS_TOKEN": ""})
     assert result.returncode != 0
     assert "gateway.W001" in result.stdout + result.stderr and "METRICS_TOKEN" in result.stdout + result.stderr
+
+
+def test_pythons_own_allocator_fails_check_deploy():
+    env = {k: v for k, v in PRODUCTION.items() if k != "PYTHONMALLOC"}
+    result = check_deploy(env)
+    assert result.returncode != 0
+    assert "gateway.W002" in result.stdout + result.stderr and "PYTHONMALLOC" in result.stdout + result.stderr
 
 
 def test_plain_check_leaves_an_open_metrics_endpoint_alone():
