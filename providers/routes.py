@@ -120,11 +120,14 @@ def _log_failure(task: asyncio.Task) -> None:
 async def table() -> dict[str, tuple[Target, ...]]:
     """The table; when only its age expired, the current one while one refresh runs beside (no request waits
     on the database in steady state, and a thousand requests at the expiry make one query, not a thousand)."""
+    uncached = hot.GATEWAY["ROUTE_CACHE_TTL"] <= 0  # each request reads the table itself (changes apply at once)
     while not _fresh():
-        if _table and _loaded_at > float("-inf"):
+        if _table and _loaded_at > float("-inf") and not uncached:
             _refreshing()
             return _table
         try:
+            if uncached:
+                return await sync_to_async(refresh, thread_sensitive=False)()
             await asyncio.shield(_refreshing())
         except Exception:
             if _table:  # database unreachable: keep routing with what we know

@@ -61,3 +61,12 @@ async def test_a_refresh_that_overlapped_a_change_is_not_taken_as_fresh(upstream
     routes.invalidate()
     await sync_to_async(routes.refresh)()
     assert not routes._fresh()
+
+
+async def test_with_no_cache_time_every_request_reads_the_table(upstream, settings):
+    settings.GATEWAY = {**settings.GATEWAY, "ROUTE_CACHE_TTL": 0}
+    await sync_to_async(add_route)(upstream, "openai", "chat")
+    assert await routes.targets_for("chat")
+    await sync_to_async(ModelRoute.objects.update)(public_name="renamed")  # no signal: as from another replica
+    assert not await routes.targets_for("chat")
+    assert await routes.targets_for("renamed")
