@@ -1,6 +1,8 @@
 """POST /v1/chat/completions: OpenAI's chat wire shape on the one pipeline; translation only."""
 from __future__ import annotations
 
+from functools import partial
+
 import orjson
 
 from infra.errors import GatewayError
@@ -56,5 +58,5 @@ CHAT = Endpoint(
     stream=ChatStream,
     cacheable=cache.cacheable,
     error_body=_error_body,
-    call=routing.complete_hollow,  # its render is OpenAI's JSON, so a big answer's strings are spliced back
+    call=partial(routing.complete, hollow=True),  # its render is OpenAI's JSON: a big answer's strings are spliced back
 )

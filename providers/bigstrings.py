@@ -41,17 +41,17 @@ class Hollow:
     def splice(self, rendered: bytes) -> bytes:
         """`rendered` (JSON that holds markers as strings) with each marker replaced by its literal's bytes."""
         view, pieces, at = memoryview(self.body), [], 0
-        for at_mark in sorted(self._found(rendered)):
-            start, end, (a, b) = at_mark
+        for start, end, (a, b) in sorted(self._found(rendered)):
             pieces += [rendered[at:start], view[a:b]]
             at = end
         pieces.append(rendered[at:])
         return b"".join(pieces)
 
     def _found(self, rendered: bytes) -> list[tuple[int, int, tuple[int, int]]]:
+        """Where each marker stands in `rendered`, as (start, end, its literal's span)."""
         found = []
         for mark, span in self.marks.items():
-            quoted = b'"' + mark.encode() + b'"'
+            quoted = _quoted(mark)
             at = rendered.find(quoted)
             while at >= 0:
                 found.append((at, at + len(quoted), span))
@@ -83,10 +83,15 @@ def cut(body: bytes) -> tuple[bytes, Hollow | None]:
     for i, (a, b) in enumerate(spans):
         mark = f"gw-hollow-{nonce}-{i}"
         marks[mark] = (a, b)
-        pieces += [view[at:a], b'"' + mark.encode() + b'"']
+        pieces += [view[at:a], _quoted(mark)]
         at = b
     pieces.append(view[at:])
     return b"".join(pieces), Hollow(body, marks)
+
+
+def _quoted(mark: str) -> bytes:
+    """A marker as JSON renders it: plain ASCII, so always these bytes."""
+    return b'"' + mark.encode() + b'"'
 
 
 def _big_literals(body: bytes) -> list[tuple[int, int]] | None:
@@ -124,18 +129,19 @@ def _valid_string(body: bytes, start: int, end: int) -> bool:
     """Whether body[start:end] (quotes included) is one valid JSON string, checked a piece at a time."""
     view, at, last = memoryview(body), start + 1, end - 1
     while at < last:
-        stop = _safe_stop(body, at, min(at + PIECE, last), last)
+        stop = _safe_stop(body, at, last)
         try:
-            if not isinstance(orjson.loads(b'"' + view[at:stop] + b'"'), str):
-                return False
+            orjson.loads(b'"' + view[at:stop] + b'"')  # a stray quote inside leaves trailing characters: an error
         except orjson.JSONDecodeError:
             return False
         at = stop
     return True
 
 
-def _safe_stop(body: bytes, at: int, stop: int, last: int) -> int:
-    """A place at or before `stop` that splits no UTF-8 character and no escape (`\\n`, `\\u00e9`, `\\\\`)."""
+def _safe_stop(body: bytes, at: int, last: int) -> int:
+    """Where the piece from `at` ends: PIECE bytes on or fewer, splitting no UTF-8 character and no escape
+    (`\\n`, `\\u00e9`, `\\\\`)."""
+    stop = at + PIECE
     if stop >= last:
         return last
     while stop > at and 0x80 <= body[stop] < 0xC0:  # a UTF-8 continuation byte: back to its lead byte
@@ -147,4 +153,4 @@ def _safe_stop(body: bytes, at: int, stop: int, last: int) -> int:
         stop = slash
         if body[stop - 6:stop - 4] == b"\\u" and body[stop - 4:stop - 2].lower() in _HIGH_SURROGATES:
             stop -= 6  # keep a surrogate pair (\ud83d\ude00) in one piece
-    return stop if stop > at else min(at + PIECE, last)  # a piece of nothing but backslashes: let orjson judge
+    return stop if stop > at else at + PIECE  # a piece of nothing but backslashes: let orjson judge

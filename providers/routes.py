@@ -14,6 +14,7 @@ import time
 
 from asgiref.sync import sync_to_async
 from infra.hotsettings import hot
+from infra.inflight import InFlight
 
 from .models import ModelRoute, api_key_env_problem
 from .types import Target
@@ -24,7 +25,7 @@ _lock = threading.Lock()
 _table: dict[str, tuple[Target, ...]] = {}
 _loaded_at = float("-inf")  # -inf: never loaded, or invalidated by a change (then requests wait for the next)
 _generation = 0  # changes seen by invalidate(); a load that overlapped one is not fresh
-_task: asyncio.Task | None = None  # the refresh in flight
+_refreshes = InFlight("route table refresh failed; serving the last one")  # the one refresh in flight
 _reported: set[tuple[str, str]] = set()  # (provider, variable) refused and logged by this process
 
 
@@ -102,38 +103,25 @@ def _fresh() -> bool:
     return time.monotonic() - _loaded_at < hot.GATEWAY["ROUTE_CACHE_TTL"]
 
 
-def _refreshing() -> asyncio.Task:
-    """The one refresh in flight on this loop, started if there is none: concurrent requests share it."""
-    global _task
-    task, loop = _task, asyncio.get_running_loop()
-    if task is None or task.done() or task.get_loop() is not loop:
-        task = _task = loop.create_task(sync_to_async(refresh, thread_sensitive=False)())
-        task.add_done_callback(_log_failure)
-    return task
-
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("route table refresh failed; serving the last one", exc_info=task.exception())
-
-
 async def table() -> dict[str, tuple[Target, ...]]:
     """The table; when only its age expired, the current one while one refresh runs beside (no request waits
     on the database in steady state, and a thousand requests at the expiry make one query, not a thousand)."""
-    uncached = hot.GATEWAY["ROUTE_CACHE_TTL"] <= 0  # each request reads the table itself (changes apply at once)
-    while not _fresh():
-        if _table and _loaded_at > float("-inf") and not uncached:
-            _refreshing()
+    if _fresh():
+        return _table
+    cached = hot.GATEWAY["ROUTE_CACHE_TTL"] > 0  # 0: each request reads the table itself (changes apply at once)
+    if cached and _table and _loaded_at > float("-inf"):
+        _refreshes.run("table", refresh)
+        return _table
+    try:
+        if not cached:
+            return await sync_to_async(refresh, thread_sensitive=False)()
+        while not _fresh():  # a load that overlapped a change is not fresh: wait for the next one
+            await asyncio.shield(_refreshes.run("table", refresh))
+        return _table
+    except Exception:
+        if _table:  # database unreachable: keep routing with what we know
             return _table
-        try:
-            if uncached:
-                return await sync_to_async(refresh, thread_sensitive=False)()
-            await asyncio.shield(_refreshing())
-        except Exception:
-            if _table:  # database unreachable: keep routing with what we know
-                return _table
-            raise
-    return _table
+        raise
 
 
 def table_sync() -> dict[str, tuple[Target, ...]]:

@@ -230,11 +230,6 @@ async def complete(req: ChatRequest, targets: tuple[Target, ...], traceparent: s
     return answer.answer
 
 
-async def complete_hollow(req: ChatRequest, targets: tuple[Target, ...], traceparent: str | None = None) -> Answer:
-    """`complete` with big strings left as received: the chat endpoint's call (its answer is OpenAI's JSON)."""
-    return await complete(req, targets, traceparent, hollow=True)
-
-
 async def embed(req: EmbeddingRequest, targets: tuple[Target, ...], traceparent: str | None = None) -> Answer:
     """Embeddings along the chain, as `complete`; an answer without usage carries the gateway's count, marked estimated."""
     answer = await _along(req, targets, traceparent, _embeddings)

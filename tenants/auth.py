@@ -11,12 +11,13 @@ import asyncio
 import hmac
 import logging
 import time
+from functools import partial
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
 from infra.errors import GatewayError, forbidden, unauthorized
+from infra.inflight import InFlight
 
 from . import bruteforce, keys
 from .models import ApiKey
@@ -27,7 +28,7 @@ log = logging.getLogger("gateway.auth")
 _MISSING = "missing"  # shared-cache marker for an unknown digest
 _local: dict[str, tuple[float, Principal | None]] = {}
 _LOCAL_MAX = 100_000
-_inflight: dict[str, asyncio.Task] = {}  # digest -> its fetch in flight
+_fetches = InFlight()  # digest -> its fetch in flight
 
 
 def cache_key(digest: str) -> str:
@@ -101,11 +102,7 @@ def _fetch(digest: str) -> Principal | None:
 def _fetching(digest: str) -> asyncio.Task:
     """The one fetch of this key in flight on this loop: the requests that find its entry expired together
     share it, rather than each taking a thread and a Redis or database read."""
-    task, loop = _inflight.get(digest), asyncio.get_running_loop()
-    if task is None or task.done() or task.get_loop() is not loop:
-        task = _inflight[digest] = loop.create_task(sync_to_async(_fetch, thread_sensitive=False)(digest))
-        task.add_done_callback(lambda done: _inflight.pop(digest, None) if _inflight.get(digest) is done else None)
-    return task
+    return _fetches.run(digest, partial(_fetch, digest))
 
 
 async def lookup(digest: str) -> Principal | None:
@@ -131,7 +128,7 @@ async def lookup(digest: str) -> Principal | None:
 def forget(digest: str) -> None:
     """Drop a key from this process and the shared cache (called on change)."""
     _local.pop(digest, None)
-    _inflight.pop(digest, None)  # a fetch begun before the change must not serve the next request
+    _fetches.forget(digest)  # a fetch begun before the change must not serve the next request
     try:
         cache.delete(cache_key(digest))
     except Exception:

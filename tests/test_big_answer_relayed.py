@@ -41,7 +41,7 @@ async def test_the_chat_call_leaves_the_big_text_as_received(upstream):
     from completions.validation import parse_chat_request
 
     req = parse_chat_request(chat_body("chat"))
-    answer = await routing.complete_hollow(req, await routes.targets_for("chat"))
+    answer = await routing.complete(req, await routes.targets_for("chat"), hollow=True)
     assert answer.response.hollow is not None
     assert BIG not in json.dumps(answer.response.to_openai())  # a marker stands in for it
     assert answer.response.filled().choices[0].message["content"] == BIG

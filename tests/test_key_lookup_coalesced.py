@@ -23,7 +23,7 @@ async def test_concurrent_lookups_of_an_expired_key_share_one_fetch(monkeypatch)
     principals = await asyncio.gather(*(auth.lookup(digest) for _ in range(100)))
     assert {p.tenant_slug for p in principals} == {"acme"}
     assert fetches == [digest]
-    assert not auth._inflight  # nothing left behind once it is done
+    assert auth._fetches.get(digest) is None  # nothing left behind once it is done
 
 
 async def test_different_keys_are_fetched_apart(monkeypatch):
@@ -40,7 +40,7 @@ async def test_a_key_revoked_while_its_fetch_runs_is_fetched_again():
     digest = keys.digest(acme.raw)
     begun = auth._fetching(digest)  # a fetch in flight, begun before the revocation
     await sync_to_async(keys.revoke)(acme.key)  # forgets the key here
-    assert auth._inflight.get(digest) is not begun
+    assert auth._fetches.get(digest) is not begun
     principal = await auth.lookup(digest)
     await begun
     assert principal is None or principal.revoked

@@ -34,7 +34,7 @@ async def test_requests_at_the_expiry_go_on_while_one_refresh_waits_on_the_datab
         locker.execute(f"LOCK TABLE {ModelRoute._meta.db_table} IN ACCESS EXCLUSIVE MODE")  # the refresh blocks
         answers = await asyncio.wait_for(asyncio.gather(*(routes.targets_for("chat") for _ in range(200))), 10)
         assert all(a and a[0].public_model == "chat" for a in answers)
-        refreshing = routes._task
+        refreshing = routes._refreshes.get("table")
         assert refreshing is not None and not refreshing.done()  # still waiting on the lock
         locker.rollback()  # the lock goes: the one refresh finishes
     await asyncio.wait_for(asyncio.shield(refreshing), 10)
